@@ -1,0 +1,3 @@
+from .fgbg_discriminator import FgBgDiscriminator
+
+__all__ = ['FgBgDiscriminator']
