@@ -1,0 +1,170 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from layer_inputs import (ENCODER_FRAME_KEYS, encoder_cfg, make_inputs,
+                          permute_frames, permute_inputs)
+from mmdet.registry import MODELS
+
+import mmvis_msts  # noqa: F401
+from mmvis_msts.models.layers import (MSSTSAttention, MSSTSEncoder,
+                                      MSSTSEncoderLayer)
+from mmvis_msts.models.layers.msts_attention import (fold_time,
+                                                     resample_masked,
+                                                     temporal_key_mask,
+                                                     unfold_time)
+
+
+def build_encoder(encoder_type='MSSTSEncoder', num_layers=2):
+    torch.manual_seed(0)
+    return MODELS.build(encoder_cfg(encoder_type, num_layers))
+
+
+def test_build_and_shapes():
+    encoder = build_encoder()
+    assert isinstance(encoder, MSSTSEncoder)
+    assert all(isinstance(layer, MSSTSEncoderLayer)
+               for layer in encoder.layers)
+    assert all(isinstance(layer.msts_attn, MSSTSAttention)
+               for layer in encoder.layers)
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    memory = encoder(**inputs, num_frames=3)
+    assert memory.shape == (6, 60, 32)
+    assert torch.isfinite(memory).all()
+
+
+def test_frames_interact_only_with_msts():
+    msts, plain = build_encoder().eval(), build_encoder(
+        'SeqFormerEncoder').eval()
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    perturbed = dict(inputs, query=inputs['query'].clone())
+    perturbed['query'][2] += 1.0  # frame 2 of clip 0
+    with torch.no_grad():
+        out, out_perturbed = (msts(**x, num_frames=3)
+                              for x in (inputs, perturbed))
+        ref, ref_perturbed = (plain(**x, num_frames=3)
+                              for x in (inputs, perturbed))
+    # MS-STS: frame 1 sees frame 2; the other clip is untouched
+    assert (out_perturbed[1] - out[1]).abs().max() > 1e-3
+    torch.testing.assert_close(out_perturbed[3:], out[3:])
+    # plain SeqFormer: frame 1 is independent of frame 2
+    torch.testing.assert_close(ref_perturbed[1], ref[1])
+
+
+def test_frame_order_equivariance():
+    encoder = build_encoder().eval()
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    perm = [1, 2, 0]
+    permuted = permute_inputs(inputs, perm, 3, ENCODER_FRAME_KEYS)
+    with torch.no_grad():
+        memory = encoder(**inputs, num_frames=3)
+        out = encoder(**permuted, num_frames=3)
+    torch.testing.assert_close(out, permute_frames(memory, perm, 3))
+
+
+def test_zero_init_branch_equals_seqformer():
+    msts = build_encoder().eval()
+    msts.init_weights()
+    plain = build_encoder('SeqFormerEncoder').eval()
+    missing, unexpected = plain.load_state_dict(
+        msts.state_dict(), strict=False)
+    assert not missing
+    assert unexpected and all('.msts_attn.' in k for k in unexpected)
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            msts(**inputs, num_frames=3), plain(**inputs, num_frames=3))
+
+
+def test_padding_does_not_leak():
+    encoder = build_encoder().eval()
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    mask = inputs['key_padding_mask']
+    # frame 0 of clip 1 has more padding than its other frames
+    assert mask[3].sum() > mask[4].sum() > 0
+    perturbed = dict(inputs, query=inputs['query'].clone())
+    perturbed['query'][mask] += 5.0
+    with torch.no_grad():
+        memory = encoder(**inputs, num_frames=3)
+        out = encoder(**perturbed, num_frames=3)
+    torch.testing.assert_close(out[~mask], memory[~mask])
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('num_frames', [2, 5])
+def test_any_num_frames(num_frames):
+    encoder = build_encoder().eval()
+    inputs = make_inputs(num_clips=2, num_frames=num_frames)
+    with torch.no_grad():
+        memory = encoder(**inputs, num_frames=num_frames)
+    assert memory.shape == (2 * num_frames, 60, 32)
+
+
+def test_gradients_reach_all_parameters():
+    encoder = build_encoder()
+    inputs = make_inputs(num_clips=2, num_frames=2)
+    inputs['query'].requires_grad_(True)
+    encoder(**inputs, num_frames=2).square().mean().backward()
+    for name, param in encoder.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_parameter_budget_at_full_width():
+    layer_cfg = dict(
+        self_attn_cfg=dict(embed_dims=256, batch_first=True),
+        ffn_cfg=dict(embed_dims=256, feedforward_channels=1024))
+    msts = MSSTSEncoder(num_layers=6, layer_cfg=layer_cfg)
+    plain = MODELS.build(
+        dict(type='SeqFormerEncoder', num_layers=6, layer_cfg=layer_cfg))
+    count = sum(p.numel() for p in msts.parameters())
+    added = count - sum(p.numel() for p in plain.parameters())
+    per_layer = sum(p.numel() for p in msts.layers[0].msts_attn.parameters())
+    assert added == 6 * per_layer
+    # DESIGN 3a: about 0.17 M per layer, about 1 M for six layers
+    assert 0.1e6 < per_layer < 0.2e6
+    assert added < 1.5e6
+
+
+def test_fold_unfold_roundtrip():
+    x = torch.arange(2 * 3 * 4 * 5.).view(6, 4, 5)  # B=2, T=3, N=4, C=5
+    folded = fold_time(x, num_frames=3)
+    assert folded.shape == (8, 3, 5)
+    # row b*N + n holds position n of clip b over its T frames
+    torch.testing.assert_close(folded[4 + 1], x[3:6, 1])
+    torch.testing.assert_close(unfold_time(folded, num_tokens=4), x)
+
+
+def test_temporal_key_mask():
+    padding = torch.tensor([[False, False], [True, False], [True, True]])
+    mask = temporal_key_mask(padding)
+    # fully padded rows attend to all frames instead of none
+    assert mask.tolist() == [[False, False], [True, False], [False, False]]
+    assert temporal_key_mask(torch.zeros(3, 2, dtype=torch.bool)) is None
+
+
+def test_resample_masked():
+    x = torch.randn(2, 3, 4, 5)
+    torch.testing.assert_close(
+        resample_masked(x, None, (8, 10)),
+        F.interpolate(x, size=(8, 10), mode='bilinear', align_corners=False))
+    valid = torch.ones(2, 1, 4, 5)
+    valid[..., -1] = 0  # last column is padding
+    out = resample_masked(x, valid, (8, 10))
+    changed = x.clone()
+    changed[..., -1] = 100.0
+    torch.testing.assert_close(resample_masked(changed, valid, (8, 10)), out)
+    # outputs are convex combinations of valid cells
+    assert out.max() <= x[..., :-1].max() + 1e-5
+    # constant valid maps stay constant; the last target column only sees
+    # the padded source column and gets 0
+    ones = resample_masked(torch.ones(2, 3, 4, 5), valid, (8, 10))
+    torch.testing.assert_close(ones[..., :9], torch.ones(2, 3, 8, 9))
+    torch.testing.assert_close(ones[..., 9], torch.zeros(2, 3, 8))
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match='inner_dims=30'):
+        MSSTSAttention(embed_dims=32, inner_dims=30, num_heads=4)
+    cfg = encoder_cfg('MSSTSEncoder')
+    cfg['layer_cfg']['msts_cfg']['embed_dims'] = 64
+    with pytest.raises(ValueError, match='embed_dims=64'):
+        MODELS.build(cfg)

@@ -1,0 +1,210 @@
+import pytest
+import torch
+from layer_inputs import (DECODER_FRAME_KEYS, decoder_cfg, make_decoder_inputs,
+                          make_reg_branches, permute_inputs)
+from mmdet.models.layers.transformer import inverse_sigmoid
+from mmdet.registry import MODELS
+
+import mmvis_msts  # noqa: F401
+from mmvis_msts.models.layers import (SeqFormerCrossAttention,
+                                      SeqFormerDecoder, SeqFormerDecoderLayer)
+
+
+def build_decoder(num_layers=2):
+    torch.manual_seed(0)
+    return MODELS.build(decoder_cfg('SeqFormerDecoder', num_layers))
+
+
+def head_boxes(outputs, inputs, reg_branches):
+    """Per-layer boxes as the head computes them: (Ld, B, T, Q, 4)."""
+    _, inter_box, inter_refs = outputs
+    num_frames = inter_box.size(2)
+    init_refs = inputs['reference_points'].unsqueeze(1).expand(
+        -1, num_frames, -1, -1)
+    boxes = []
+    for layer, reg_branch in enumerate(reg_branches):
+        delta = reg_branch(inter_box[layer])
+        if layer == 0:
+            xy = delta[..., :2] + inverse_sigmoid(init_refs)
+            boxes.append(torch.cat([xy, delta[..., 2:]], -1).sigmoid())
+        else:
+            boxes.append(
+                (delta + inverse_sigmoid(inter_refs[layer - 1])).sigmoid())
+    return torch.stack(boxes)
+
+
+def test_build_and_shapes():
+    decoder = build_decoder()
+    assert isinstance(decoder, SeqFormerDecoder)
+    assert decoder.num_layers == 2 and decoder.embed_dims == 32
+    layer = decoder.layers[0]
+    assert isinstance(layer, SeqFormerDecoderLayer)
+    assert isinstance(layer.cross_attn, SeqFormerCrossAttention)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    reg_branches = make_reg_branches(2)
+    inter_instance, inter_box, inter_refs = decoder(
+        **inputs, reg_branches=reg_branches)
+    assert inter_instance.shape == (2, 2, 5, 32)
+    assert inter_box.shape == (2, 2, 3, 5, 32)
+    assert inter_refs.shape == (2, 2, 3, 5, 4)
+    assert ((inter_refs > 0) & (inter_refs < 1)).all()
+    assert not inter_refs.requires_grad
+    # the refined references are the reg branch outputs of each layer
+    torch.testing.assert_close(
+        inter_refs, head_boxes((inter_instance, inter_box, inter_refs),
+                               inputs, reg_branches).detach())
+
+
+# SeqFormer decoder-layer parameter -> ours (the table in the module doc)
+SEQFORMER_NAMES = {
+    'self_attn.in_proj_weight': 'self_attn.attn.in_proj_weight',
+    'self_attn.in_proj_bias': 'self_attn.attn.in_proj_bias',
+    'self_attn.out_proj.weight': 'self_attn.attn.out_proj.weight',
+    'self_attn.out_proj.bias': 'self_attn.attn.out_proj.bias',
+    'self_attn_box.in_proj_weight': 'self_attn_box.attn.in_proj_weight',
+    'self_attn_box.in_proj_bias': 'self_attn_box.attn.in_proj_bias',
+    'self_attn_box.out_proj.weight': 'self_attn_box.attn.out_proj.weight',
+    'self_attn_box.out_proj.bias': 'self_attn_box.attn.out_proj.bias',
+    **{
+        f'cross_attn.{m}.{p}': f'cross_attn.{m}.{p}'
+        for m in ('sampling_offsets', 'attention_weights', 'value_proj',
+                  'output_proj', 'output_proj_box') for p in ('weight', 'bias')
+    },
+    **{
+        f'{theirs}.{p}': f'{ours}.{p}'
+        for theirs, ours in (('norm2', 'norms.0'), ('norm1', 'norms.1'),
+                             ('norm3', 'norms.2'),
+                             ('norm2_box', 'norms_box.0'),
+                             ('norm1_box', 'norms_box.1'),
+                             ('norm3_box', 'norms_box.2'),
+                             ('linear1', 'ffn.layers.0.0'),
+                             ('linear2', 'ffn.layers.1'),
+                             ('linear1_box', 'ffn_box.layers.0.0'),
+                             ('linear2_box', 'ffn_box.layers.1'),
+                             ('time_attention_weights',
+                              'time_attention_weights'))
+        for p in ('weight', 'bias')
+    }
+}
+
+
+def test_parameter_names_map_one_to_one_to_seqformer():
+    params = dict(build_decoder().layers[0].named_parameters())
+    assert set(params) == set(SEQFORMER_NAMES.values())
+    assert len(SEQFORMER_NAMES) == len(params) == 40
+    # shapes follow SeqFormer's nn.Linear / nn.MultiheadAttention layouts
+    assert params['ffn.layers.0.0.weight'].shape == (64, 32)
+    assert params['time_attention_weights.weight'].shape == (1, 32)
+    assert params['self_attn.attn.in_proj_weight'].shape == (96, 32)
+
+
+def test_frame_weights_sum_to_one():
+    layer = build_decoder().layers[0]
+    query_box = torch.randn(2, 3, 5, 32)
+    weights = layer.frame_weights(query_box)
+    assert weights.shape == (2, 3, 5, 1)
+    torch.testing.assert_close(weights.sum(1), torch.ones(2, 5, 1))
+    assert weights.std() > 0  # not uniform for distinct box queries
+
+
+def test_frame_order():
+    decoder = build_decoder().eval()
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    perm = [2, 0, 1]
+    permuted = permute_inputs(inputs, perm, 3, DECODER_FRAME_KEYS)
+    with torch.no_grad():
+        inst, box, refs = decoder(**inputs, reg_branches=reg_branches)
+        inst_p, box_p, refs_p = decoder(**permuted, reg_branches=reg_branches)
+    # instance queries pool over frames: invariant to their order
+    torch.testing.assert_close(inst_p, inst)
+    # box queries and references follow their frames
+    torch.testing.assert_close(box_p, box[:, :, perm])
+    torch.testing.assert_close(refs_p, refs[:, :, perm])
+    assert (box[:, :, 0] - box[:, :, 1]).abs().max() > 1e-3
+
+
+def test_box_queries_of_a_frame_ignore_other_frames():
+    decoder = build_decoder().eval()
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    perturbed = dict(inputs, value=inputs['value'].clone())
+    perturbed['value'][2] += 1.0  # frame 2 of clip 0
+    with torch.no_grad():
+        inst, box, _ = decoder(**inputs, reg_branches=reg_branches)
+        inst_p, box_p, _ = decoder(**perturbed, reg_branches=reg_branches)
+    torch.testing.assert_close(box_p[:, 0, :2], box[:, 0, :2])
+    assert (box_p[:, 0, 2] - box[:, 0, 2]).abs().max() > 1e-3
+    assert (inst_p[:, 0] - inst[:, 0]).abs().max() > 1e-3
+    torch.testing.assert_close(inst_p[:, 1], inst[:, 1])
+
+
+def test_padding_does_not_leak():
+    decoder = build_decoder().eval()
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    mask = inputs['key_padding_mask']
+    perturbed = dict(inputs, value=inputs['value'].clone())
+    perturbed['value'][mask] += 5.0
+    with torch.no_grad():
+        outputs = decoder(**inputs, reg_branches=reg_branches)
+        outputs_p = decoder(**perturbed, reg_branches=reg_branches)
+    for out, out_p in zip(outputs, outputs_p):
+        torch.testing.assert_close(out_p, out)
+
+
+@pytest.mark.parametrize('num_frames', [2, 5])
+def test_any_num_frames(num_frames):
+    decoder = build_decoder().eval()
+    inputs = make_decoder_inputs(num_clips=1, num_frames=num_frames)
+    with torch.no_grad():
+        _, inter_box, inter_refs = decoder(
+            **inputs, reg_branches=make_reg_branches(2))
+    assert inter_box.shape == (2, 1, num_frames, 5, 32)
+    assert inter_refs.shape == (2, 1, num_frames, 5, 4)
+
+
+def test_gradients_reach_all_parameters():
+    decoder = build_decoder()
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=2)
+    inputs['value'].requires_grad_(True)
+    outputs = decoder(**inputs, reg_branches=reg_branches)
+    loss = outputs[0].square().mean() + head_boxes(outputs, inputs,
+                                                   reg_branches).mean()
+    loss.backward()
+    params = list(decoder.named_parameters()) + list(
+        reg_branches.named_parameters())
+    for name, param in params:
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    assert inputs['value'].grad.abs().sum() > 0
+
+
+def test_references_detached_between_layers():
+    decoder = build_decoder()
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=2)
+    _, inter_box, _ = decoder(**inputs, reg_branches=reg_branches)
+    # layer 1 samples around layer 0's refined boxes, but no gradient may
+    # flow back through them into layer 0's reg branch
+    inter_box[1].sum().backward()
+    assert all(p.grad is None for p in reg_branches[0].parameters())
+    assert decoder.layers[0].cross_attn.value_proj.weight.grad is not None
+
+
+def test_bad_inputs():
+    decoder = build_decoder()
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    with pytest.raises(ValueError, match='one reg branch per layer'):
+        decoder(**inputs, reg_branches=make_reg_branches(1))
+    with pytest.raises(ValueError, match='expected B\\*T = 6\\*3'):
+        decoder(**dict(inputs, query=inputs['query'].repeat(3, 1, 1),
+                       query_pos=inputs['query_pos'].repeat(3, 1, 1)),
+                reg_branches=make_reg_branches(2))
+    with pytest.raises(ValueError, match='valid_ratios has 2 rows'):
+        decoder(**dict(inputs, valid_ratios=inputs['valid_ratios'][::3]),
+                reg_branches=make_reg_branches(2))
+    cfg = decoder_cfg('SeqFormerDecoder')
+    cfg['layer_cfg']['self_attn_cfg']['batch_first'] = False
+    with pytest.raises(ValueError, match='batch_first'):
+        MODELS.build(cfg)
