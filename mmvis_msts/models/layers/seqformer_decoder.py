@@ -35,7 +35,8 @@ from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
 from .seqformer_cross_attention import SeqFormerCrossAttention
-from .seqformer_encoder import check_frame_rows, check_num_frames
+from .seqformer_encoder import (check_frame_rows, check_num_frames,
+                                init_deformable_attentions)
 
 
 def require_batch_first(cfg: ConfigType, name: str) -> dict:
@@ -256,6 +257,11 @@ class SeqFormerDecoder(BaseModule):
             self.layer_type(**self.layer_cfg) for _ in range(self.num_layers)
         ])
         self.embed_dims = self.layers[0].embed_dims
+
+    def init_weights(self) -> None:
+        """Default init, then every deformable attention's own scheme."""
+        super().init_weights()
+        init_deformable_attentions(self)
 
     @staticmethod
     def scale_references(reference_points: Tensor,

@@ -18,7 +18,7 @@ from mmdet.models.layers.transformer import (
     DeformableDetrTransformerEncoder, DeformableDetrTransformerEncoderLayer)
 from mmdet.registry import MODELS
 from mmengine.model import ModuleList
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmvis_msts.ops import MultiScaleDeformableAttention
 
@@ -51,6 +51,22 @@ def check_frame_rows(tensor: Tensor, name: str, num_clip_frames: int) -> None:
     if tensor.size(0) != num_clip_frames:
         raise ValueError(f'{name} has {tensor.size(0)} rows, expected one '
                          f'per frame (B*T = {num_clip_frames})')
+
+
+def init_deformable_attentions(module: nn.Module) -> None:
+    """Run the own init scheme of every deformable attention in ``module``.
+
+    mmengine's recursive ``init_weights`` skips these modules because they
+    mark themselves initialised in their constructor, so a xavier sweep over
+    a whole coder (as in Deformable DETR) would otherwise leave their
+    sampling offsets and attention weights non-zero.
+
+    Args:
+        module (nn.Module): Module whose sub-modules to initialise.
+    """
+    for m in module.modules():
+        if isinstance(m, MultiScaleDeformableAttention):
+            m.init_weights()
 
 
 class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
@@ -151,6 +167,11 @@ class SeqFormerEncoder(DeformableDetrTransformerEncoder):
             self.layer_type(**self.layer_cfg) for _ in range(self.num_layers)
         ])
         self.embed_dims = self.layers[0].embed_dims
+
+    def init_weights(self) -> None:
+        """Default init, then every deformable attention's own scheme."""
+        super().init_weights()
+        init_deformable_attentions(self)
 
     def forward(self, query: Tensor, query_pos: Tensor,
                 key_padding_mask: Tensor, spatial_shapes: Tensor,

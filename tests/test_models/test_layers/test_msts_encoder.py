@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from layer_inputs import (ENCODER_FRAME_KEYS, encoder_cfg, make_inputs,
                           permute_frames, permute_inputs)
 from mmdet.registry import MODELS
+from torch import nn
 
 import mmvis_msts  # noqa: F401
 from mmvis_msts.models.layers import (MSSTSAttention, MSSTSEncoder,
@@ -73,6 +74,21 @@ def test_zero_init_branch_equals_seqformer():
     with torch.no_grad():
         torch.testing.assert_close(
             msts(**inputs, num_frames=3), plain(**inputs, num_frames=3))
+
+
+def test_init_weights_after_xavier_sweep():
+    encoder = build_encoder()
+    # the head initialises like Deformable DETR: xavier on every matrix,
+    # then the modules' own schemes via init_weights
+    for param in encoder.parameters():
+        if param.dim() > 1:
+            nn.init.xavier_uniform_(param)
+    encoder.init_weights()
+    for layer in encoder.layers:
+        assert not layer.self_attn.sampling_offsets.weight.any()
+        assert not layer.self_attn.attention_weights.weight.any()
+        assert not layer.msts_attn.out_proj.weight.any()
+        assert layer.msts_attn.in_proj.weight.any()
 
 
 def test_padding_does_not_leak():

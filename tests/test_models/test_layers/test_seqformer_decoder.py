@@ -4,6 +4,7 @@ from layer_inputs import (DECODER_FRAME_KEYS, decoder_cfg, make_decoder_inputs,
                           make_reg_branches, permute_inputs)
 from mmdet.models.layers.transformer import inverse_sigmoid
 from mmdet.registry import MODELS
+from torch import nn
 
 import mmvis_msts  # noqa: F401
 from mmvis_msts.models.layers import (SeqFormerCrossAttention,
@@ -96,6 +97,20 @@ def test_parameter_names_map_one_to_one_to_seqformer():
     assert params['ffn.layers.0.0.weight'].shape == (64, 32)
     assert params['time_attention_weights.weight'].shape == (1, 32)
     assert params['self_attn.attn.in_proj_weight'].shape == (96, 32)
+
+
+def test_init_weights_after_xavier_sweep():
+    decoder = build_decoder()
+    for param in decoder.parameters():
+        if param.dim() > 1:
+            nn.init.xavier_uniform_(param)
+    decoder.init_weights()
+    for layer in decoder.layers:
+        cross_attn = layer.cross_attn
+        assert not cross_attn.sampling_offsets.weight.any()
+        assert not cross_attn.attention_weights.weight.any()
+        assert not cross_attn.output_proj_box.bias.any()
+        assert cross_attn.output_proj_box.weight.any()
 
 
 def test_frame_weights_sum_to_one():
