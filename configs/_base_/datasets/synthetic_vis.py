@@ -1,0 +1,80 @@
+# Synthetic VIS, the embedded default data set: textured shapes (circle,
+# triangle, square, star) moving, scaling, turning and occluding each other;
+# train and val splits both with ground truth, so val reports a local mAP.
+# Generate it first (about 30 s on one core, 42 MiB):
+#   python tools/misc/generate_synthetic_vis.py --out data/synthetic_vis
+custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
+
+dataset_type = 'SyntheticVISDataset'
+data_root = 'data/synthetic_vis/'
+backend_args = None
+# DataLoader workers of the train loader (persistent_workers needs >= 1).
+num_workers = 2
+
+# Frames per training clip (SeqFormer trains on 5-frame clips).
+num_clip_frames = 5
+# (long side, short side) limits of Resize. Default generated frames are
+# 64-80 px high and 88-128 px wide, so this brings them all to a short side
+# of about 80 px with a long side of at most 128 px. Change it with the
+# generator's --frame-height / --aspect-ratio.
+img_scale = (128, 80)
+
+train_pipeline = [
+    # SeqFormer's clip: a key frame, a near frame on each side and
+    # num_clip_frames - 3 others from the rest of the video, in time order
+    # (frames repeat only in videos shorter than the clip).
+    dict(type='SeqFormerClipSample', num_frames=num_clip_frames),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=[
+            dict(type='LoadImageFromFile', backend_args=backend_args),
+            dict(type='LoadTrackAnnotations', with_mask=True),
+            dict(type='Resize', scale=img_scale, keep_ratio=True),
+            dict(type='RandomFlip', prob=0.5),
+        ]),
+    dict(type='PackTrackInputs'),
+]
+test_pipeline = [
+    dict(
+        type='TransformBroadcaster',
+        transforms=[
+            dict(type='LoadImageFromFile', backend_args=backend_args),
+            dict(type='Resize', scale=img_scale, keep_ratio=True),
+            dict(type='LoadTrackAnnotations', with_mask=True),
+        ]),
+    dict(type='PackTrackInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=num_workers,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='TrackAspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/train.json',
+        data_prefix=dict(img_path='train/JPEGImages'),
+        pipeline=train_pipeline))
+# Whole videos, one per batch, in order: the metric evaluates video by video.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/val.json',
+        data_prefix=dict(img_path='val/JPEGImages'),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# VISMetric: mmdet's YouTubeVISMetric made numpy-2 safe (mmvis_msts).
+# The val split has ground truth, so it computes the mAP locally.
+val_evaluator = dict(
+    type='VISMetric', metric='youtube_vis_ap', format_only=False)
+test_evaluator = val_evaluator
