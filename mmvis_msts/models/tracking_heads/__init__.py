@@ -1,4 +1,7 @@
-from .dynamic_mask_head import DynamicMaskHead, MaskBranch, aligned_bilinear
+from .dynamic_conv_mask_head import (DynamicConvMaskHead, MaskBranch,
+                                     aligned_bilinear)
 from .msts_vis_head import MSSTSVISHead
 
-__all__ = ['DynamicMaskHead', 'MaskBranch', 'aligned_bilinear', 'MSSTSVISHead']
+__all__ = [
+    'DynamicConvMaskHead', 'MaskBranch', 'aligned_bilinear', 'MSSTSVISHead'
+]

@@ -1,0 +1,15 @@
+# SeqFormer (MS-STS VIS with all three additions off), ResNet-50,
+# YouTube-VIS 2019, 8 GPUs x 1 clip, 12 epochs, one optimizer.
+# Initial weights: a COCO-pretrained checkpoint converted to this layout,
+# passed by the user, e.g. --cfg-options load_from=<path>.
+custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
+_base_ = [
+    '../_base_/models/seqformer_r50.py',
+    '../_base_/datasets/youtube_vis_2019.py',
+    '../_base_/schedules/schedule_12e.py',
+    '../_base_/default_runtime.py',
+]
+
+default_hooks = dict(
+    checkpoint=dict(by_epoch=True, interval=1, max_keep_ckpts=3))
+load_from = None

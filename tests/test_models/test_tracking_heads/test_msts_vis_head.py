@@ -1,0 +1,284 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample, TrackDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.structures import InstanceData
+
+import mmvis_msts  # noqa: F401
+
+DIMS = 32
+deform_attn = dict(
+    embed_dims=DIMS, num_heads=4, num_levels=4, num_points=2, batch_first=True)
+mha = dict(embed_dims=DIMS, num_heads=4, batch_first=True)
+ffn = dict(embed_dims=DIMS, feedforward_channels=64)
+HEAD_CFG = dict(
+    type='MSSTSVISHead',
+    num_classes=3,
+    num_queries=6,
+    num_feature_levels=4,
+    positional_encoding=dict(num_feats=DIMS // 2, normalize=True, offset=-0.5),
+    encoder=dict(
+        type='MSSTSEncoder',
+        num_layers=1,
+        layer_cfg=dict(
+            self_attn_cfg=deform_attn,
+            ffn_cfg=ffn,
+            msts_cfg=dict(
+                type='MSSTSAttention',
+                embed_dims=DIMS,
+                inner_dims=16,
+                num_heads=2,
+                feedforward_channels=32))),
+    decoder=dict(
+        type='TemporalAttnDecoder',
+        num_layers=2,
+        layer_cfg=dict(
+            self_attn_cfg=mha,
+            cross_attn_cfg=deform_attn,
+            ffn_cfg=ffn,
+            temporal_attn_cfg=mha)),
+    mask_head=dict(
+        type='DynamicConvMaskHead',
+        in_channels=DIMS,
+        branch_channels=(16, 8),
+        rel_coord_normalize=True),
+    supervise_absent_boxes=False,
+    train_cfg=dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='FocalLossCost', weight=2.0),
+                dict(type='ClipBBoxL2Cost', weight=5.0),
+                dict(type='ClipGIoUCost', weight=2.0)
+            ])),
+    test_cfg=dict(max_per_video=4, mask_thr=0.5, drop_empty=False))
+
+# (instance id, label, box x1 y1 x2 y2, frames where present)
+INSTANCES = [(7, 1, (4, 8, 30, 40), (0, 1)), (3, 2, (36, 10, 60, 50), (0, 1))]
+
+
+def build_head(**kwargs):
+    torch.manual_seed(0)
+    cfg = copy.deepcopy(HEAD_CFG)
+    cfg.update(kwargs)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    return head
+
+
+def make_clip(num_frames=3,
+              img_hw=(60, 70),
+              pad_hw=(64, 96),
+              instances=INSTANCES,
+              ori_hw=None):
+    """One clip; frame 2 has no instance. Masks are filled boxes."""
+    frames = []
+    for t in range(num_frames):
+        present = [inst for inst in instances if t in inst[3]]
+        masks = np.zeros((len(present), *pad_hw), dtype=np.uint8)
+        for i, (_, _, (x1, y1, x2, y2), _) in enumerate(present):
+            masks[i, y1:y2, x1:x2] = 1
+        frame = DetDataSample(
+            metainfo=dict(
+                img_shape=img_hw,
+                ori_shape=ori_hw or img_hw,
+                batch_input_shape=pad_hw,
+                pad_shape=pad_hw,
+                frame_id=t,
+                img_id=t,
+                video_id=0))
+        frame.gt_instances = InstanceData(
+            labels=torch.tensor([p[1] for p in present], dtype=torch.long),
+            bboxes=torch.tensor([p[2] for p in present],
+                                dtype=torch.float32).view(-1, 4),
+            masks=BitmapMasks(masks, *pad_hw),
+            instances_ids=torch.tensor([p[0] for p in present],
+                                       dtype=torch.long))
+        frames.append(frame)
+    sample = TrackDataSample()
+    sample.video_data_samples = frames
+    return sample
+
+
+def make_feats(batch_frames, pad_hw=(64, 96), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(
+            batch_frames,
+            DIMS,
+            -(-pad_hw[0] // s),
+            -(-pad_hw[1] // s),
+            generator=g) for s in (8, 16, 32, 64)
+    ]
+
+
+def test_forward_shapes():
+    head = build_head()
+    samples = [make_clip(), make_clip()]
+    outs = head(make_feats(6), samples)
+    assert outs['cls_scores'].shape == (2, 2, 6, 3)
+    assert outs['bbox_preds'].shape == (2, 2, 3, 6, 4)
+    assert ((outs['bbox_preds'] > 0) & (outs['bbox_preds'] < 1)).all()
+    assert outs['mask_params'].shape == (2, 2, 6, 169)
+    assert outs['mask_centres'].shape == (2, 2, 3, 6, 2)
+    assert outs['mask_feats'].shape == (2, 3, 8, 8, 12)
+    assert outs['mask_stride'] == 8
+    assert outs['img_sizes'][0, 0].tolist() == [70., 60.]
+    assert [m.shape[-2:] for m in outs['mlvl_memory']] == \
+        [(8, 12), (4, 6), (2, 3), (1, 2)]
+    # layer 0 masks use the initial references, shared by the frames
+    centres = outs['mask_centres'][0]
+    torch.testing.assert_close(centres[:, 0], centres[:, 2])
+
+
+def test_forward_checks_inputs():
+    head = build_head()
+    with pytest.raises(ValueError, match='hold 5 frames'):
+        head(make_feats(5), [make_clip(), make_clip()])
+    with pytest.raises(ValueError, match='same number of frames'):
+        head(make_feats(5), [make_clip(2), make_clip(3)])
+    with pytest.raises(ValueError, match='4 feature levels'):
+        head(make_feats(3)[:3], [make_clip()])
+
+
+@pytest.mark.parametrize('supervise_absent', [False, True])
+def test_preprocess_gt(supervise_absent):
+    head = build_head(supervise_absent_boxes=supervise_absent)
+    gt, = head.preprocess_gt([make_clip()], out_stride=4, mask_size=(16, 24))
+    # instances sorted by id: 3 then 7
+    assert gt.labels.tolist() == [2, 1]
+    assert gt.instances_ids.tolist() == [[3, 3, -1], [7, 7, -1]]
+    assert gt.valid.tolist() == [[True, True, False]] * 2
+    assert gt.box_valid.all() == supervise_absent
+    # box (4, 8, 30, 40) in a 70x60 image -> normalised cxcywh
+    torch.testing.assert_close(
+        gt.bboxes[1, 0], torch.tensor([17 / 70, 24 / 60, 26 / 70, 32 / 60]))
+    assert (gt.bboxes[:, 2] == 0).all()
+    # stride-4 masks sampled at offset 2
+    assert gt.masks.shape == (2, 3, 16, 24)
+    assert gt.masks[1, 0].sum() == len(range(10, 40, 4)) * len(range(6, 30, 4))
+    assert gt.masks[:, 2].sum() == 0
+
+
+def test_loss_terms():
+    head = build_head()
+    samples = [make_clip(), make_clip()]
+    losses = head.loss(make_feats(6), samples)
+    names = ['loss_cls', 'loss_bbox', 'loss_giou', 'loss_mask', 'loss_dice']
+    assert sorted(losses) == sorted(names + [f'd0.{n}' for n in names])
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    sum(losses.values()).backward()
+    missing = [n for n, p in head.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_loss_without_gt_is_finite():
+    head = build_head()
+    losses = head.loss(make_feats(3), [make_clip(instances=[])])
+    assert all(torch.isfinite(v) for v in losses.values())
+    for key in ('loss_bbox', 'loss_giou', 'loss_mask', 'loss_dice'):
+        assert losses[key] == 0
+    assert losses['loss_cls'] > 0
+    sum(losses.values()).backward()
+
+
+@pytest.mark.parametrize('supervise_absent', [False, True])
+def test_absent_frame_boxes(supervise_absent):
+    """Frame 2 has no instance: its boxes matter only when supervised."""
+    head = build_head(supervise_absent_boxes=supervise_absent)
+    samples = [make_clip()]
+    with torch.no_grad():
+        outs = head(make_feats(3), samples)
+        losses, _ = head.loss_by_feat(outs, samples)
+        moved = dict(outs, bbox_preds=outs['bbox_preds'].clone())
+        moved['bbox_preds'][:, :, 2] = torch.tensor([0.9, 0.9, 0.1, 0.1])
+        moved_losses, _ = head.loss_by_feat(moved, samples)
+    # masked: the costs ignore frame 2 too, so matching and all other
+    # losses stay the same
+    keys = ('loss_bbox', 'loss_giou') if supervise_absent else tuple(losses)
+    for key in keys:
+        same = torch.allclose(losses[key], moved_losses[key])
+        assert same != supervise_absent, key
+
+
+def test_foreground_maps():
+    head = build_head()
+    samples = [make_clip(), make_clip(instances=[])]
+    outs = head(make_feats(6), samples)
+    _, fg = head.loss_by_feat(outs, samples)
+    assert fg['pred'].shape == fg['gt'].shape == (6, 1, 16, 24)
+    assert fg['gt'][:2].sum() > 0 and fg['gt'][2:].sum() == 0
+    assert fg['pred'][3:].sum() == 0  # second clip: nothing matched
+    assert ((fg['pred'] >= 0) & (fg['pred'] <= 1)).all()
+    assert fg['pred'].requires_grad
+
+
+def test_predict_per_frame_results():
+    head = build_head()
+    head.eval()
+    # 4 frames at test time (the loss tests use 3); original size differs
+    sample = make_clip(num_frames=4, ori_hw=(120, 140))
+    with torch.no_grad():
+        results, = head.predict(make_feats(4), [sample])
+    assert len(results) == 4
+    for frame_result in results:
+        assert frame_result.masks.shape == (4, 120, 140)
+        assert frame_result.masks.dtype == torch.bool
+        assert frame_result.bboxes.shape == (4, 4)
+        assert frame_result.instances_id.tolist() == [0, 1, 2, 3]
+        assert ((frame_result.labels >= 0) & (frame_result.labels < 3)).all()
+        torch.testing.assert_close(frame_result.scores, results[0].scores)
+    assert (results[0].scores[:-1] >= results[0].scores[1:]).all()
+    with torch.no_grad():
+        small, = head.predict(make_feats(4), [sample], rescale=False)
+    assert small[0].masks.shape == (4, 60, 70)
+
+
+def test_predict_masks_follow_logits():
+    """Unpadded input at original size: masks = upsampled logits > 0."""
+    head = build_head()
+    head.eval()
+    sample = make_clip(num_frames=2, img_hw=(64, 96))
+    with torch.no_grad():
+        feats = make_feats(2)
+        outs = head(feats, [sample])
+        results, = head.predict_by_feat(outs, [sample])
+        scores = outs['cls_scores'][-1, 0].sigmoid().flatten()
+        top = scores.topk(4).indices
+        logits = head.mask_logits(outs, -1, torch.zeros_like(top), top // 3)
+    expected = F.interpolate(
+        logits, scale_factor=4, mode='bilinear', align_corners=False) > 0
+    for t in range(2):
+        assert torch.equal(results[t].masks, expected[:, t])
+        assert torch.equal(results[t].labels, top % 3)
+
+
+def test_init_weights():
+    from mmvis_msts.ops import MultiScaleDeformableAttention
+    head = build_head()
+    attns = [
+        m for m in head.modules()
+        if isinstance(m, MultiScaleDeformableAttention)
+    ]
+    assert len(attns) == 3  # 1 encoder + 2 decoder layers
+    for attn in attns:
+        assert not attn.sampling_offsets.weight.any()
+        assert not attn.attention_weights.weight.any()
+    for layer in head.encoder.layers:
+        assert not layer.msts_attn.out_proj.weight.any()
+    # xavier on the other transformer matrices
+    assert head.decoder.layers[0].ffn.layers[0][0].weight.std() > 0
+    prior = -torch.log(torch.tensor(99.))
+    for cls_branch in head.cls_branches:
+        torch.testing.assert_close(cls_branch.bias, prior.expand(3))
+    for i, reg_branch in enumerate(head.reg_branches):
+        last = reg_branch.layers[-1]
+        assert not last.weight.any() and not last.bias[:2].any()
+        assert (last.bias[2:] == (-2. if i == 0 else 0.)).all()
+    assert head.level_embed.std() > 0
+    assert not head.reference_points_fc.bias.any()

@@ -1,0 +1,310 @@
+"""MSSTSVIS on CPU with the tiny synthetic config."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+import torch
+from mmdet.registry import METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmdet.structures import DetDataSample, TrackDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.structures import InstanceData
+
+import mmvis_msts  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[3]
+TINY_CONFIG = REPO / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
+NUM_LOSSES_PER_LAYER = 5
+
+
+@pytest.fixture(scope='module')
+def cfg():
+    register_all_modules(init_default_scope=True)
+    return Config.fromfile(str(TINY_CONFIG))
+
+
+def build_model(cfg, **overrides):
+    torch.manual_seed(0)
+    model_cfg = copy.deepcopy(cfg.model)
+    for key, value in overrides.items():
+        model_cfg[key] = value  # replace, not merge
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def draw_clip(num_frames=2, size=(64, 64), video_id=0, absent=()):
+    """A square moving right and a disc moving down on a dark background.
+
+    Returns:
+        dict: One packed sample (``inputs`` uint8 (T, 3, H, W),
+        ``data_samples`` TrackDataSample with GT and YouTube-VIS metainfo).
+    """
+    h, w = size
+    ys, xs = np.mgrid[:h, :w]
+    frames, imgs = [], []
+    for t in range(num_frames):
+        square = np.zeros((h, w), np.uint8)
+        left = w // 10 + 2 * t
+        square[h // 6:h // 2, left:left + w // 3] = 1
+        disc = ((ys - h // 3 - 2 * t)**2 + (xs - 0.7 * w)**2
+                < (h / 6)**2).astype(np.uint8)
+        shapes = [(1, square, 0), (2, disc, 3)]
+        shapes = [s for s in shapes if (t, s[0]) not in absent]
+        img = np.full((3, h, w), 30, np.uint8)
+        colours = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200),
+                            (220, 220, 40)], np.uint8)
+        for _, mask, label in shapes:
+            img[:, mask > 0] = colours[label][:, None]
+        masks = np.stack([m for _, m, _ in shapes]) if shapes else \
+            np.zeros((0, h, w), np.uint8)
+        boxes = [[
+            xs[m > 0].min(), ys[m > 0].min(), xs[m > 0].max() + 1,
+            ys[m > 0].max() + 1
+        ] for _, m, _ in shapes]
+        instances = [
+            dict(
+                bbox=box,
+                bbox_label=label,
+                instance_id=inst_id + 100 * video_id,
+                ignore_flag=0,
+                mask=mask_util.encode(np.asfortranarray(m)))
+            for (inst_id, m, label), box in zip(shapes, boxes)
+        ]
+        frame = DetDataSample(
+            metainfo=dict(
+                img_id=video_id * 100 + t,
+                video_id=video_id,
+                frame_id=t,
+                img_shape=size,
+                ori_shape=size,
+                ori_video_length=num_frames,
+                video_length=num_frames,
+                instances=instances))
+        frame.gt_instances = InstanceData(
+            labels=torch.tensor([s[2] for s in shapes], dtype=torch.long),
+            bboxes=torch.tensor(boxes, dtype=torch.float32).view(-1, 4),
+            masks=BitmapMasks(masks, h, w),
+            instances_ids=torch.tensor([s[0] for s in shapes],
+                                       dtype=torch.long))
+        frames.append(frame)
+        imgs.append(torch.from_numpy(img))
+    sample = TrackDataSample()
+    sample.video_data_samples = frames
+    return dict(inputs=torch.stack(imgs), data_samples=sample)
+
+
+def batch(model, clips, training=True):
+    data = dict(
+        inputs=[c['inputs'] for c in clips],
+        data_samples=[c['data_samples'] for c in clips])
+    return model.data_preprocessor(data, training)
+
+
+def loss_names(num_layers):
+    names = ['loss_cls', 'loss_bbox', 'loss_giou', 'loss_mask', 'loss_dice']
+    return set(names) | {
+        f'd{i}.{n}'
+        for i in range(num_layers - 1)
+        for n in names
+    }
+
+
+def test_loss_terms(cfg):
+    model = build_model(cfg)
+    num_layers = model.track_head.decoder.num_layers
+    losses = model.loss(**batch(model, [draw_clip(), draw_clip(video_id=1)]))
+    assert len(losses) == NUM_LOSSES_PER_LAYER * num_layers + 1
+    assert set(losses) == loss_names(num_layers) | {'loss_adv'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+    plain = build_model(cfg, discriminator=None)
+    losses = plain.loss(**batch(plain, [draw_clip()]))
+    assert set(losses) == loss_names(num_layers)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_switches_change_the_module_graph(cfg):
+    from mmvis_msts.models.discriminators import FgBgDiscriminator
+    from mmvis_msts.models.layers import (MSSTSEncoderLayer, SeqFormerDecoder,
+                                          SeqFormerEncoder,
+                                          SeqFormerEncoderLayer,
+                                          TemporalAttnDecoder)
+    model = build_model(cfg)
+    head = model.track_head
+    assert type(head.encoder).__name__ == 'MSSTSEncoder'
+    assert all(
+        type(layer) is MSSTSEncoderLayer for layer in head.encoder.layers)
+    assert type(head.decoder) is TemporalAttnDecoder
+    assert all(
+        hasattr(layer, 'temporal_attn') for layer in head.decoder.layers)
+    assert isinstance(model.discriminator, FgBgDiscriminator)
+
+    # all three off: SeqFormer
+    track_head = copy.deepcopy(cfg.model.track_head)
+    track_head.encoder.type = 'SeqFormerEncoder'
+    track_head.encoder.layer_cfg.pop('msts_cfg')
+    track_head.decoder.type = 'SeqFormerDecoder'
+    track_head.decoder.layer_cfg.pop('temporal_attn_cfg')
+    seqformer = build_model(cfg, track_head=track_head, discriminator=None)
+    head = seqformer.track_head
+    assert type(head.encoder) is SeqFormerEncoder
+    assert all(
+        type(layer) is SeqFormerEncoderLayer for layer in head.encoder.layers)
+    assert type(head.decoder) is SeqFormerDecoder
+    assert not any(
+        hasattr(layer, 'temporal_attn') for layer in head.decoder.layers)
+    assert seqformer.discriminator is None
+    assert not seqformer.with_discriminator
+    names = [n for n, _ in seqformer.named_parameters()]
+    assert not any('msts_attn' in n or 'temporal_attn' in n for n in names)
+    assert set(names) < {n for n, _ in model.named_parameters()}
+
+
+def _randomise_zero_weights(model):
+    """Zero-initialised weights (last box layers, MS-STS output, the last BN
+    of each residual block) block the gradient to the layers before them at
+    step 0; give them values."""
+    g = torch.Generator().manual_seed(1)
+    for name, p in model.named_parameters():
+        if name.endswith('weight') and not p.any():
+            p.data.copy_(torch.randn(p.shape, generator=g) * 0.02)
+
+
+def _record(optim_wrapper, key, model, log):
+    """Replace update_params to log grads and changed weights."""
+
+    def update_params(loss, **kwargs):
+        optim_wrapper.backward(loss)
+        grads = {
+            n
+            for n, p in model.named_parameters()
+            if p.grad is not None and p.grad.abs().sum() > 0
+        }
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        optim_wrapper.step()
+        optim_wrapper.zero_grad()
+        changed = {
+            n
+            for n, p in model.named_parameters()
+            if not torch.equal(before[n], p)
+        }
+        log.append((key, grads, changed))
+
+    optim_wrapper.update_params = update_params
+
+
+def test_adversarial_train_step(cfg):
+    model = build_model(cfg)
+    _randomise_zero_weights(model)
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type=cfg.optim_wrapper.constructor,
+            optim_wrapper_cfg={
+                k: v
+                for k, v in cfg.optim_wrapper.items() if k != 'constructor'
+            }))
+    optim_wrapper = constructor(model)
+    assert isinstance(optim_wrapper, OptimWrapperDict)
+    disc = {
+        n
+        for n, _ in model.named_parameters() if n.startswith('discriminator.')
+    }
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    vis = trainable - disc
+    assert disc and vis
+    groups = {
+        key: {id(p)
+              for g in w.optimizer.param_groups
+              for p in g['params']}
+        for key, w in optim_wrapper.items()
+    }
+    params = dict(model.named_parameters())
+    assert groups['discriminator'] == {id(params[n]) for n in disc}
+    assert groups['model'] == {id(params[n]) for n in vis}
+
+    log = []
+    for key, wrapper in optim_wrapper.items():
+        _record(wrapper, key, model, log)
+    data = dict(
+        inputs=[draw_clip()['inputs']],
+        data_samples=[draw_clip()['data_samples']])
+    log_vars = model.train_step(data, optim_wrapper)
+
+    assert {
+        'loss', 'loss_adv', 'loss_disc', 'loss_disc_real', 'loss_disc_fake'
+    } <= set(log_vars)
+    assert [entry[0] for entry in log] == ['discriminator', 'model']
+    (_, d_grads, d_changed), (_, m_grads, m_changed) = log
+    # discriminator step: only (and every) discriminator weight
+    assert d_grads == disc and d_changed == disc
+    # model step: every VIS weight gets a gradient, none of D's moves
+    assert m_grads == vis
+    assert not m_changed & disc
+    assert all(p.requires_grad for n, p in params.items() if n in disc)
+
+
+def test_train_step_without_discriminator(cfg):
+    model = build_model(cfg, discriminator=None)
+    optim_wrapper = OptimWrapper(
+        torch.optim.AdamW(model.parameters(), lr=1e-4))
+    data = dict(
+        inputs=[draw_clip()['inputs']],
+        data_samples=[draw_clip()['data_samples']])
+    log_vars = model.train_step(data, optim_wrapper)
+    assert 'loss' in log_vars and 'loss_adv' not in log_vars
+    with pytest.raises(TypeError, match='OptimWrapperDict'):
+        build_model(cfg).train_step(data, optim_wrapper)
+
+
+def test_predict_is_accepted_by_the_vis_metric(cfg, tmp_path):
+    model = build_model(cfg)
+    model.eval()
+    metric = METRICS.build(dict(type='VISMetric', format_only=False))
+    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd'))
+    # 3 and 4 frames at test time (2 in training)
+    for video_id, num_frames in enumerate((3, 4)):
+        data = batch(
+            model, [draw_clip(num_frames, video_id=video_id)], training=False)
+        with torch.no_grad():
+            outputs = model.forward(**data, mode='predict')
+        frames = outputs[0].video_data_samples
+        assert len(frames) == num_frames
+        pred = frames[0].pred_track_instances
+        assert pred.masks.shape[1:] == (64, 64)
+        metric.process({}, [o.to_dict() for o in outputs])
+    results = metric.evaluate(size=2)
+    assert 'youtube_vis/segm_mAP' in results
+    assert all(-1 <= v <= 1 for v in results.values())
+
+    writer = METRICS.build(
+        dict(
+            type='VISMetric',
+            format_only=True,
+            outfile_prefix=str(tmp_path / 'results')))
+    writer.dataset_meta = metric.dataset_meta
+    writer.process({}, [o.to_dict() for o in outputs])
+    assert writer.evaluate(size=1) == {}
+    assert (tmp_path / 'results.submission_file.zip').exists()
+
+
+def test_overfit_one_clip(cfg):
+    # a narrower ResNet-18 (base width 16) keeps this under ~10 s on CPU
+    width = 16
+    backbone = dict(cfg.model.backbone, base_channels=width)
+    neck = dict(cfg.model.neck, in_channels=[width * 2, width * 4, width * 8])
+    model = build_model(cfg, backbone=backbone, neck=neck, discriminator=None)
+    optim_wrapper = OptimWrapper(
+        torch.optim.AdamW(model.parameters(), lr=1e-3))
+    clip = draw_clip(num_frames=2, size=(32, 32), absent={(1, 2)})
+    totals = []
+    for _ in range(25):
+        data = dict(
+            inputs=[clip['inputs']],
+            data_samples=[copy.deepcopy(clip['data_samples'])])
+        totals.append(model.train_step(data, optim_wrapper)['loss'].item())
+    assert min(totals[-5:]) < 0.5 * totals[0], totals
