@@ -14,7 +14,7 @@ num_workers = 2
 # Frames per training clip (SeqFormer trains on 5-frame clips).
 num_clip_frames = 5
 # (long side, short side) limits of Resize. Default generated frames are
-# 64-80 px high and 88-128 px wide, so this brings them all to a short side
+# 64-80 px high and 80-128 px wide, so this brings them all to a short side
 # of about 80 px with a long side of at most 128 px. Change it with the
 # generator's --frame-height / --aspect-ratio.
 img_scale = (128, 80)
