@@ -91,7 +91,6 @@ train_dataloader = dict(batch_size=4)
 
 max_iters = 2000
 train_cfg = dict(
-    _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=500)
