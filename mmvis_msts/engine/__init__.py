@@ -1,0 +1,7 @@
+from .runner import VISRunner, build_runner
+from .visualization_hook import VISVisualizationHook
+from .visualizer import VISLocalVisualizer
+
+__all__ = [
+    'VISLocalVisualizer', 'VISRunner', 'VISVisualizationHook', 'build_runner'
+]

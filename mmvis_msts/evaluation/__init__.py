@@ -1,0 +1,3 @@
+from .metrics import VISMetric
+
+__all__ = ['VISMetric']

@@ -1,0 +1,10 @@
+from .dist_utils import close_dist, init_cpu_dist, resolve_dist_backend
+from .safe_load import (MMENGINE_CHECKPOINT_GLOBALS,
+                        load_checkpoint_weights_only,
+                        mmengine_checkpoint_globals)
+
+__all__ = [
+    'MMENGINE_CHECKPOINT_GLOBALS', 'close_dist', 'init_cpu_dist',
+    'load_checkpoint_weights_only', 'mmengine_checkpoint_globals',
+    'resolve_dist_backend'
+]

@@ -1,0 +1,40 @@
+# Runtime defaults of mmvis-msts (own file: inheriting mmdet::_base_ would
+# need pkg_resources at config time with mmengine 0.10.7).
+custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+# VISRunner = mmengine Runner + weights-only checkpoint loading that accepts
+# mmengine's own checkpoints on torch>=2.6, and CPU (gloo) distributed runs.
+runner_type = 'VISRunner'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    # iteration-based logging: "Iter(train) [ 50/6000] ... eta: ..."
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=2000,
+        save_last=True,
+        max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # TrackVisualizationHook with per-video output folders (VIS layout)
+    visualization=dict(type='VISVisualizationHook', draw=False))
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # 'auto': nccl when CUDA is available, gloo otherwise (VISRunner).
+    dist_cfg=dict(backend='auto'))
+
+vis_backends = [dict(type='LocalVisBackend')]
+# mmdet's TrackLocalVisualizer that can also draw ground truth (test.py
+# --show-dir on annotated splits); see mmvis_msts/engine/visualizer.py.
+visualizer = dict(
+    type='VISLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+
+log_level = 'INFO'
+load_from = None
+resume = False

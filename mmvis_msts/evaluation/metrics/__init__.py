@@ -1,0 +1,3 @@
+from .vis_metric import VISMetric
+
+__all__ = ['VISMetric']

@@ -1,0 +1,109 @@
+"""Test (and evaluate) a video instance segmentation model.
+
+Arguments follow mmdet 3.3's ``tools/test.py``::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PREFIX]
+        [--show] [--show-dir DIR] [--wait-time S] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
+
+``--out PREFIX`` writes ``PREFIX.json`` and ``PREFIX.submission_file.zip``
+(YouTube-VIS / OVIS server format). For a split without annotations add
+``--cfg-options test_evaluator.format_only=True`` to only write those files.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmengine.config import Config, ConfigDict, DictAction
+
+from mmvis_msts.engine import build_runner
+from mmvis_msts.utils import close_dist
+
+# Metrics that take an ``outfile_prefix`` in the YouTube-VIS format.
+VIS_METRICS = ('VISMetric', 'YouTubeVISMetric')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a video instance segmentation model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save the evaluation metrics and logs')
+    parser.add_argument(
+        '--out',
+        help='prefix of the result files: PREFIX.json and '
+        'PREFIX.submission_file.zip (results.json inside)')
+    parser.add_argument(
+        '--show', action='store_true', help='show the predictions')
+    parser.add_argument(
+        '--show-dir',
+        help='save painted frames under work_dir/<timestamp>/SHOW_DIR')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings as key=value pairs, e.g. '
+        'test_evaluator.format_only=True')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def set_outfile_prefix(cfg: Config, prefix: str) -> None:
+    """Point every YouTube-VIS metric of ``test_evaluator`` at ``prefix``."""
+    if prefix.endswith(('.pkl', '.pickle')):
+        raise ValueError(
+            f'--out {prefix}: VIS results are written as YouTube-VIS json '
+            '(PREFIX.json + PREFIX.submission_file.zip); give a prefix.')
+    if prefix.endswith('.json'):
+        prefix = prefix[:-len('.json')]
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, (dict, ConfigDict)):
+        evaluators = [evaluators]
+    vis_metrics = [e for e in evaluators if e.get('type') in VIS_METRICS]
+    if not vis_metrics:
+        raise ValueError(
+            f'--out needs a test_evaluator of type {VIS_METRICS}, the config '
+            f'has {[e.get("type") for e in evaluators]}.')
+    for metric in vis_metrics:
+        metric.outfile_prefix = prefix
+
+
+def main() -> None:
+    args = parse_args()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.out is not None:
+        set_outfile_prefix(cfg, args.out)
+
+    runner = build_runner(cfg)
+    runner.test()
+    close_dist()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,123 @@
+"""Train a video instance segmentation model.
+
+Arguments follow mmdet 3.3's ``tools/train.py``::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr]
+        [--resume [CHECKPOINT]] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
+
+The runner is the project's ``VISRunner`` unless the config names another
+``runner_type``: it loads ``load_from`` / ``--resume`` checkpoints with
+``torch.load(weights_only=True)`` and runs distributed on CPU-only hosts.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmdet.utils import setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+
+from mmvis_msts.engine import build_runner
+from mmvis_msts.utils import close_dist
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Train a video instance segmentation model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size '
+        '(needs auto_scale_lr.base_batch_size in the config)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CHECKPOINT, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings as key=value pairs, e.g. '
+        'train_cfg.max_iters=100 or key="[a,b]" for lists (no spaces)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (older: --local_rank);
+    # torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch an ``OptimWrapper`` to ``AmpOptimWrapper`` (dynamic scale)."""
+    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type == 'AmpOptimWrapper':
+        print_log(
+            'AMP training is already enabled in the config.',
+            logger='current',
+            level=logging.WARNING)
+        return
+    if wrapper_type != 'OptimWrapper':
+        raise ValueError('--amp supports optim_wrapper.type="OptimWrapper", '
+                         f'the config has {wrapper_type!r}.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def main() -> None:
+    args = parse_args()
+    # torch.compile (optional in mmengine) recompiles per input shape;
+    # mmdet raises the cache limit the same way.
+    setup_cache_size_limit_of_dynamo()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir priority: command line > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        enable_amp(cfg)
+
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise ValueError('--auto-scale-lr needs '
+                             'auto_scale_lr=dict(base_batch_size=N) in the '
+                             f'config {args.config}.')
+        cfg.auto_scale_lr.enable = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    runner = build_runner(cfg)
+    runner.train()
+    close_dist()
+
+
+if __name__ == '__main__':
+    main()
