@@ -1,6 +1,5 @@
 # Runtime defaults of mmvis-msts (own file: inheriting mmdet::_base_ would
 # need pkg_resources at config time with mmengine 0.10.7).
-custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
 default_scope = 'mmdet'
 
 # VISRunner = mmengine Runner + weights-only checkpoint loading that accepts

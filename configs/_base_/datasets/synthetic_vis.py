@@ -3,7 +3,6 @@
 # train and val splits both with ground truth, so val reports a local mAP.
 # Generate it first (about 30 s on one core, 42 MiB):
 #   python tools/misc/generate_synthetic_vis.py --out data/synthetic_vis
-custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
 
 dataset_type = 'SyntheticVISDataset'
 data_root = 'data/synthetic_vis/'
