@@ -3,9 +3,10 @@
 torch 2.6 made ``torch.load`` default to ``weights_only=True``, which only
 rebuilds tensors, containers and allow-listed globals. mmengine 0.10.7 calls
 ``torch.load`` without the argument, and a Runner checkpoint holds more than
-tensors. Saving a Runner checkpoint (2 iterations, validation, MultiStepLR)
-and running ``torch.serialization.get_unsafe_globals_in_checkpoint`` on it
-gives exactly the globals allowed here:
+tensors. Saving a Runner checkpoint (2 iterations, validation, MultiStepLR;
+a toy model and the MS-STS / Mask2FormerVideo VIS models give the same set),
+running ``torch.serialization.get_unsafe_globals_in_checkpoint`` on it and
+then loading it gives exactly the globals allowed here:
 
 ``mmengine.logging.history_buffer.HistoryBuffer``
     ``message_hub.log_scalars`` maps every logged scalar (``train/loss``,
@@ -27,7 +28,7 @@ gives exactly the globals allowed here:
 the dtype classes of numeric numpy types (``numpy.dtypes.Float64DType``...)
     rebuilding a dtype ends with a BUILD on the dtype instance, which torch
     only permits for allow-listed types (``get_unsafe_globals_in_checkpoint``
-    does not report these, loading does). The probe checkpoint holds
+    does not report these, loading does). The probed checkpoints hold
     float64; the other bool/int/uint/float widths are what numpy scalars
     logged by hooks or metrics can carry. Object, string and void dtypes,
     which can embed arbitrary Python objects, stay forbidden.
