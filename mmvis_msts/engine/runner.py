@@ -16,8 +16,9 @@ from mmvis_msts.utils import (init_cpu_dist, mmengine_checkpoint_globals,
 class VISRunner(Runner):
     """``mmengine.runner.Runner`` with three fixes for today's stack.
 
-    1. Checkpoints (``load_from``, ``resume``, the test checkpoint) are
-       loaded by torch's weights-only unpickler with the globals that
+    1. Checkpoints (``load_from``, ``resume``, the test checkpoint and
+       ``init_cfg`` 'Pretrained' weights) are loaded by torch's weights-only
+       unpickler with the globals that
        mmengine checkpoints hold allowed for the duration of the load
        (:mod:`mmvis_msts.utils.safe_load`). mmengine 0.10.7 calls
        ``torch.load`` without ``weights_only``, which torch >= 2.6 treats as
@@ -77,6 +78,17 @@ class VISRunner(Runner):
                         'find_unused_parameters', False)))
             model_wrapper_cfg.setdefault('device_ids', None)
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def _init_model_weights(self) -> None:
+        """Initialise weights; ``init_cfg`` checkpoints load weights-only.
+
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` goes through
+        mmengine's ``load_checkpoint``, which is not ``Runner.
+        load_checkpoint``; published mmengine checkpoints keep a ``meta``
+        that may hold numpy values.
+        """
+        with mmengine_checkpoint_globals():
+            super()._init_model_weights()
 
     def load_checkpoint(self,
                         filename: str,

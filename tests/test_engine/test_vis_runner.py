@@ -151,6 +151,16 @@ def test_load_from_for_testing(trained, tmp_path):
     assert 'mean_pred' in metrics
 
 
+def test_init_cfg_pretrained_from_runner_checkpoint(trained, tmp_path):
+    ckpt, trained_state = trained
+    kwargs = runner_kwargs(tmp_path, max_iters=1)
+    kwargs['model'].init_cfg = dict(type='Pretrained', checkpoint=str(ckpt))
+    runner = VISRunner(**kwargs)
+    runner._init_model_weights()
+    for key, value in runner.model.state_dict().items():
+        torch.testing.assert_close(value, trained_state[key])
+
+
 def test_loading_leaves_torch_allow_list_as_it_was(trained):
     ckpt, _ = trained
     before = torch.serialization.get_safe_globals()
