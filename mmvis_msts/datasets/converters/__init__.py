@@ -1,0 +1,14 @@
+"""Annotation converters (plain functions; the CLIs are in
+tools/dataset_converters/)."""
+from .coco_to_vis import COCO_TO_VIS, relabel_coco, vis_classes
+from .io import load_json, save_json
+from .masks_to_ytvis import (convert_frame_videos, convert_mask_videos,
+                             load_class_map, read_id_mask)
+from .split_vis import split_vis_json
+from .ytvis_raw import convert_raw_vis
+
+__all__ = [
+    'COCO_TO_VIS', 'relabel_coco', 'vis_classes', 'load_json', 'save_json',
+    'convert_frame_videos', 'convert_mask_videos', 'load_class_map',
+    'read_id_mask', 'split_vis_json', 'convert_raw_vis'
+]
