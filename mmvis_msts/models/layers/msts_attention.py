@@ -118,11 +118,10 @@ def resample_masked(x: Tensor, valid: Optional[Tensor],
     return num / den.clamp(min=1e-6)
 
 
-class IntraScaleTemporalAttention(BaseModule):
-    """Self-attention over the T frames of each position (Fig. 2 (c)).
-
-    ``u = LN(u + Drop(MHA(u)))``, ``z = u + FFN(u)`` (the figure's
-    Attention -> LayerNorm -> FFN; the inter-scale block normalises next).
+class TemporalAttentionBlock(BaseModule):
+    """Base of the two temporal attention blocks: multi-head attention over
+    frames, dropout and an FFN, plus the norms (and projections) that
+    :meth:`_init_layers` of a subclass adds before them.
 
     Args:
         embed_dims (int): Token width d.
@@ -143,15 +142,37 @@ class IntraScaleTemporalAttention(BaseModule):
                  norm_cfg: ConfigType = dict(type='LN'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self._init_layers(embed_dims, norm_cfg)
         self.attn = nn.MultiheadAttention(
             embed_dims, num_heads, dropout=dropout, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
         self.ffn = FFN(
             embed_dims=embed_dims,
             feedforward_channels=feedforward_channels,
             ffn_drop=dropout,
             act_cfg=act_cfg)
+
+    def _init_layers(self, embed_dims: int, norm_cfg: ConfigType) -> None:
+        """Build the subclass' own layers (before attention and FFN).
+
+        Args:
+            embed_dims (int): Token width d.
+            norm_cfg (dict): Norm config.
+        """
+        raise NotImplementedError
+
+
+class IntraScaleTemporalAttention(TemporalAttentionBlock):
+    """Self-attention over the T frames of each position (Fig. 2 (c)).
+
+    ``u = LN(u + Drop(MHA(u)))``, ``z = u + FFN(u)`` (the figure's
+    Attention -> LayerNorm -> FFN; the inter-scale block normalises next).
+    Arguments as :class:`TemporalAttentionBlock`.
+    """
+
+    def _init_layers(self, embed_dims: int, norm_cfg: ConfigType) -> None:
+        """Build the norm after attention."""
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def forward(self,
                 x: Tensor,
@@ -173,46 +194,23 @@ class IntraScaleTemporalAttention(BaseModule):
         return self.ffn(x)
 
 
-class InterScaleTemporalAttention(BaseModule):
+class InterScaleTemporalAttention(TemporalAttentionBlock):
     """Attention of a level's frames over its own and a coarser level's
     frames (Fig. 2 (d)).
 
     Both inputs get their own linear projection (so the block can tell the
     scales apart), are concatenated along time (2T keys) and go through
     ``h = x + Drop(MHA(LN(x)))``, ``h = h + FFN(LN(h))``. Only the fine
-    level's T tokens are kept, so only they are queries.
-
-    Args:
-        embed_dims (int): Token width d.
-        num_heads (int): Attention heads.
-        feedforward_channels (int): FFN hidden width.
-        dropout (float): Dropout on attention weights, residuals and FFN.
-        act_cfg (dict): FFN activation.
-        norm_cfg (dict): Norm config.
-        init_cfg (dict, optional): Initialization config.
+    level's T tokens are kept, so only they are queries. Arguments as
+    :class:`TemporalAttentionBlock`.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 feedforward_channels: int,
-                 dropout: float,
-                 act_cfg: ConfigType = dict(type='ReLU', inplace=True),
-                 norm_cfg: ConfigType = dict(type='LN'),
-                 init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+    def _init_layers(self, embed_dims: int, norm_cfg: ConfigType) -> None:
+        """Build the two scale projections and the two pre-norms."""
         self.fine_proj = nn.Linear(embed_dims, embed_dims)
         self.coarse_proj = nn.Linear(embed_dims, embed_dims)
         self.norms = ModuleList(
             [build_norm_layer(norm_cfg, embed_dims)[1] for _ in range(2)])
-        self.attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
-        self.ffn = FFN(
-            embed_dims=embed_dims,
-            feedforward_channels=feedforward_channels,
-            ffn_drop=dropout,
-            act_cfg=act_cfg)
 
     def forward(self,
                 fine: Tensor,

@@ -29,8 +29,57 @@ def _gt_valid(gt_instances: InstanceData) -> Optional[Tensor]:
     return None if valid is None else valid.to(gt_instances.bboxes.dtype)
 
 
+class ClipBoxCost:
+    """Base of the clip box costs: checks the (Q, T, 4) and (n, T, 4) box
+    tracks, reads the optional ``valid`` mask and weights the cost that
+    :meth:`track_cost` of a subclass computes.
+
+    Args:
+        weight (float): Cost weight. Defaults to 1.
+    """
+
+    def __init__(self, weight: Union[float, int] = 1.) -> None:
+        self.weight = weight
+
+    def __call__(self,
+                 pred_instances: InstanceData,
+                 gt_instances: InstanceData,
+                 img_meta: Optional[dict] = None,
+                 **kwargs) -> Tensor:
+        """Compute the cost.
+
+        Args:
+            pred_instances (InstanceData): ``bboxes`` (Q, T, 4).
+            gt_instances (InstanceData): ``bboxes`` (n, T, 4) and optionally
+                ``valid`` (n, T).
+            img_meta (dict, optional): Unused.
+
+        Returns:
+            Tensor: (Q, n) weighted cost.
+        """
+        pred_boxes, gt_boxes = pred_instances.bboxes, gt_instances.bboxes
+        _check_tracks(pred_boxes, gt_boxes)
+        cost = self.track_cost(pred_boxes, gt_boxes, _gt_valid(gt_instances))
+        return cost * self.weight
+
+    def track_cost(self, pred_boxes: Tensor, gt_boxes: Tensor,
+                   valid: Optional[Tensor]) -> Tensor:
+        """Unweighted cost of every pair of box tracks.
+
+        Args:
+            pred_boxes (Tensor): (Q, T, 4) predicted tracks.
+            gt_boxes (Tensor): (n, T, 4) GT tracks.
+            valid (Tensor, optional): (n, T) float, 1 where the GT instance
+                is present; None when every frame counts.
+
+        Returns:
+            Tensor: (Q, n) cost.
+        """
+        raise NotImplementedError
+
+
 @TASK_UTILS.register_module()
-class ClipBBoxL2Cost:
+class ClipBBoxL2Cost(ClipBoxCost):
     """Euclidean distance between the flattened (T*4) box tracks.
 
     SeqFormer's matcher calls this cost "L1" but computes ``torch.cdist``
@@ -41,77 +90,37 @@ class ClipBBoxL2Cost:
         weight (float): Cost weight. Defaults to 1.
     """
 
-    def __init__(self, weight: Union[float, int] = 1.) -> None:
-        self.weight = weight
-
-    def __call__(self,
-                 pred_instances: InstanceData,
-                 gt_instances: InstanceData,
-                 img_meta: Optional[dict] = None,
-                 **kwargs) -> Tensor:
-        """Compute the cost.
-
-        Args:
-            pred_instances (InstanceData): ``bboxes`` (Q, T, 4).
-            gt_instances (InstanceData): ``bboxes`` (n, T, 4) and optionally
-                ``valid`` (n, T).
-            img_meta (dict, optional): Unused.
-
-        Returns:
-            Tensor: (Q, n) weighted cost.
-        """
-        pred_boxes, gt_boxes = pred_instances.bboxes, gt_instances.bboxes
-        _check_tracks(pred_boxes, gt_boxes)
-        valid = _gt_valid(gt_instances)
+    def track_cost(self, pred_boxes: Tensor, gt_boxes: Tensor,
+                   valid: Optional[Tensor]) -> Tensor:
+        """See :meth:`ClipBoxCost.track_cost`."""
         if valid is None:
-            cost = torch.cdist(pred_boxes.flatten(1), gt_boxes.flatten(1), p=2)
-        else:
-            # (Q, 1, T, 4) - (1, n, T, 4) -> squared distance over valid frames
-            diff = pred_boxes[:, None] - gt_boxes[None]
-            sq = (diff.pow(2).sum(-1) * valid[None]).sum(-1)
-            cost = sq.clamp(min=0).sqrt()
-        return cost * self.weight
+            return torch.cdist(pred_boxes.flatten(1), gt_boxes.flatten(1), p=2)
+        # (Q, 1, T, 4) - (1, n, T, 4) -> squared distance over valid frames
+        diff = pred_boxes[:, None] - gt_boxes[None]
+        sq = (diff.pow(2).sum(-1) * valid[None]).sum(-1)
+        return sq.clamp(min=0).sqrt()
 
 
 @TASK_UTILS.register_module()
-class ClipGIoUCost:
+class ClipGIoUCost(ClipBoxCost):
     """Negative generalised IoU averaged over the frames of a clip.
 
     Args:
         weight (float): Cost weight. Defaults to 1.
     """
 
-    def __init__(self, weight: Union[float, int] = 1.) -> None:
-        self.weight = weight
-
-    def __call__(self,
-                 pred_instances: InstanceData,
-                 gt_instances: InstanceData,
-                 img_meta: Optional[dict] = None,
-                 **kwargs) -> Tensor:
-        """Compute the cost.
-
-        Args:
-            pred_instances (InstanceData): ``bboxes`` (Q, T, 4).
-            gt_instances (InstanceData): ``bboxes`` (n, T, 4) and optionally
-                ``valid`` (n, T).
-            img_meta (dict, optional): Unused.
-
-        Returns:
-            Tensor: (Q, n) weighted cost.
-        """
-        pred_boxes, gt_boxes = pred_instances.bboxes, gt_instances.bboxes
-        _check_tracks(pred_boxes, gt_boxes)
+    def track_cost(self, pred_boxes: Tensor, gt_boxes: Tensor,
+                   valid: Optional[Tensor]) -> Tensor:
+        """See :meth:`ClipBoxCost.track_cost`."""
         # (T, Q, 4) x (T, n, 4) -> (T, Q, n): one batched GIoU for all frames
         giou = bbox_overlaps(
             bbox_cxcywh_to_xyxy(pred_boxes.transpose(0, 1)),
             bbox_cxcywh_to_xyxy(gt_boxes.transpose(0, 1)),
             mode='giou')
-        valid = _gt_valid(gt_instances)
         if valid is None:
             mean_giou = giou.mean(0)
         else:
             # (n, T) -> (T, 1, n); instances absent everywhere get 0
             weights = valid.t()[:, None]
             mean_giou = (giou * weights).sum(0) / weights.sum(0).clamp(min=1)
-        return -mean_giou * self.weight
+        return -mean_giou
