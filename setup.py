@@ -52,7 +52,8 @@ def get_extensions() -> list:
                      glob.glob(osp.join(CSRC, 'pytorch', 'cpu', '*.cpp')))
     include_dirs = [osp.join(ROOT, CSRC, 'common')]
     define_macros = []
-    # -fopenmp-simd: vectorised reductions in the CPU kernels (no OpenMP runtime)
+    # -fopenmp-simd: vectorised reductions in the CPU kernels (no OpenMP
+    # runtime is linked)
     extra_compile_args = {'cxx': ['-O3', '-fopenmp-simd']}
     use_cuda = os.getenv('FORCE_CUDA', '0') == '1' or (
         torch.cuda.is_available() and CUDA_HOME is not None)

@@ -358,17 +358,21 @@ def test_module_matches_mmcv(batch_first, box_refs, value_proj_ratio):
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
 
 
-def test_module_sample_is_forward_before_output_proj():
+def test_module_builds_from_mmdet_registry():
     module = MODELS.build(
-        dict(
-            type='MSDeformAttn',
-            embed_dims=32,
-            num_heads=4,
-            num_levels=2,
-            num_points=3,
-            batch_first=True,
-            value_proj_ratio=0.5)).double().eval()
+        dict(type='MSDeformAttn', embed_dims=32, num_heads=4, num_levels=2))
     assert isinstance(module, MultiScaleDeformableAttention)
+    assert module.sampling_offsets.out_features == 4 * 2 * 4 * 2
+
+
+def test_module_sample_is_forward_before_output_proj():
+    module = MultiScaleDeformableAttention(
+        embed_dims=32,
+        num_heads=4,
+        num_levels=2,
+        num_points=3,
+        batch_first=True,
+        value_proj_ratio=0.5).double().eval()
     inputs = make_module_inputs(batch_first=True, box_refs=False)
     query = inputs['query'] + inputs['query_pos']
     sampled = module.sample(query, inputs['value'],
