@@ -1,4 +1,5 @@
-"""Tiny multi-scale clip inputs shared by the encoder/decoder tests."""
+"""Tiny multi-scale clip inputs and checks shared by the encoder/decoder
+tests."""
 from typing import Dict, Sequence, Tuple
 
 import torch
@@ -63,19 +64,27 @@ def permute_inputs(inputs: dict, perm: Sequence[int], num_frames: int,
     }
 
 
+def deform_attn_cfg(dims: int = DIMS) -> dict:
+    """Tiny deformable attention config: 2 heads, 2 levels, 2 points."""
+    return dict(
+        embed_dims=dims,
+        num_heads=2,
+        num_levels=len(SHAPES),
+        num_points=2,
+        dropout=0.1,
+        batch_first=True)
+
+
+def ffn_cfg(dims: int = DIMS) -> dict:
+    """Tiny FFN config: hidden width 2 * dims."""
+    return dict(embed_dims=dims, feedforward_channels=2 * dims, ffn_drop=0.1)
+
+
 def encoder_cfg(encoder_type: str, num_layers: int = 2,
                 dims: int = DIMS) -> dict:
     """Tiny encoder config: 2 heads, 2 levels, 2 points."""
     layer_cfg = dict(
-        self_attn_cfg=dict(
-            embed_dims=dims,
-            num_heads=2,
-            num_levels=len(SHAPES),
-            num_points=2,
-            dropout=0.1,
-            batch_first=True),
-        ffn_cfg=dict(
-            embed_dims=dims, feedforward_channels=2 * dims, ffn_drop=0.1))
+        self_attn_cfg=deform_attn_cfg(dims), ffn_cfg=ffn_cfg(dims))
     if encoder_type == 'MSSTSEncoder':
         layer_cfg['msts_cfg'] = dict(
             type='MSSTSAttention',
@@ -98,15 +107,8 @@ def decoder_cfg(decoder_type: str, num_layers: int = 2,
         batch_first=True)
     layer_cfg = dict(
         self_attn_cfg=attn_cfg,
-        cross_attn_cfg=dict(
-            embed_dims=dims,
-            num_heads=2,
-            num_levels=len(SHAPES),
-            num_points=2,
-            dropout=0.1,
-            batch_first=True),
-        ffn_cfg=dict(
-            embed_dims=dims, feedforward_channels=2 * dims, ffn_drop=0.1))
+        cross_attn_cfg=deform_attn_cfg(dims),
+        ffn_cfg=ffn_cfg(dims))
     if decoder_type == 'TemporalAttnDecoder':
         layer_cfg['temporal_attn_cfg'] = attn_cfg
     return dict(type=decoder_type, num_layers=num_layers, layer_cfg=layer_cfg)
@@ -140,3 +142,63 @@ def make_decoder_inputs(num_clips: int,
         level_start_index=inputs['level_start_index'],
         valid_ratios=inputs['valid_ratios'],
         num_frames=num_frames)
+
+
+def assert_all_parameters_have_grad(module: nn.Module) -> None:
+    """Every parameter of ``module`` got a non-zero gradient."""
+    for name, param in module.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def check_encoder_gradients(encoder: nn.Module) -> Dict[str, Tensor]:
+    """Backpropagate from the memory of 2 clips x 2 frames and check that
+    every encoder parameter gets a gradient; return the inputs (``query``
+    requires grad)."""
+    inputs = make_inputs(num_clips=2, num_frames=2)
+    inputs['query'].requires_grad_(True)
+    encoder(**inputs, num_frames=2).square().mean().backward()
+    assert_all_parameters_have_grad(encoder)
+    return inputs
+
+
+def check_encoder_frame_order(encoder: nn.Module, perm: Sequence[int]) -> None:
+    """Permuting the 3 frames of every clip permutes the encoder output."""
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    permuted = permute_inputs(inputs, perm, 3, ENCODER_FRAME_KEYS)
+    with torch.no_grad():
+        memory = encoder(**inputs, num_frames=3)
+        out = encoder(**permuted, num_frames=3)
+    torch.testing.assert_close(out, permute_frames(memory, perm, 3))
+
+
+def check_encoder_padding(encoder: nn.Module) -> Tuple[Tensor, Tensor]:
+    """Shifting the padded tokens of 2 clips x 3 frames changes no valid
+    output; return the padding mask (B*T, N) and the perturbed output."""
+    inputs = make_inputs(num_clips=2, num_frames=3)
+    mask = inputs['key_padding_mask']
+    perturbed = dict(inputs, query=inputs['query'].clone())
+    perturbed['query'][mask] += 5.0
+    with torch.no_grad():
+        memory = encoder(**inputs, num_frames=3)
+        out = encoder(**perturbed, num_frames=3)
+    torch.testing.assert_close(out[~mask], memory[~mask])
+    return mask, out
+
+
+def check_decoder_frame_order(decoder: nn.Module,
+                              perm: Sequence[int]) -> Tuple[Tensor, ...]:
+    """Permuting the 3 frames of every clip leaves the instance queries
+    unchanged and permutes the box queries and references; return the
+    outputs on the unpermuted inputs."""
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    permuted = permute_inputs(inputs, perm, 3, DECODER_FRAME_KEYS)
+    with torch.no_grad():
+        inst, box, refs = decoder(**inputs, reg_branches=reg_branches)
+        inst_p, box_p, refs_p = decoder(**permuted, reg_branches=reg_branches)
+    # instance queries pool over frames: invariant to their order
+    torch.testing.assert_close(inst_p, inst)
+    # box queries and references follow their frames
+    torch.testing.assert_close(box_p, box[:, :, perm])
+    torch.testing.assert_close(refs_p, refs[:, :, perm])
+    return inst, box, refs
