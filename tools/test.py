@@ -11,14 +11,12 @@ Arguments follow mmdet 3.3's ``tools/test.py``::
 ``--cfg-options test_evaluator.format_only=True`` to only write those files.
 """
 import argparse
-import os
-import os.path as osp
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 
 from mmvis_msts.engine import build_runner
-from mmvis_msts.utils import close_dist
+from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
 
 # Metrics that take an ``outfile_prefix`` in the YouTube-VIS format.
 VIS_METRICS = ('VISMetric', 'YouTubeVISMetric')
@@ -42,21 +40,7 @@ def parse_args() -> argparse.Namespace:
         help='save painted frames under work_dir/<timestamp>/SHOW_DIR')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings as key=value pairs, e.g. '
-        'test_evaluator.format_only=True')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_tool_args(parser, 'test_evaluator.format_only=True')
 
 
 def set_outfile_prefix(cfg: Config, prefix: str) -> None:
@@ -82,17 +66,7 @@ def set_outfile_prefix(cfg: Config, prefix: str) -> None:
 def main() -> None:
     args = parse_args()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:

@@ -12,15 +12,13 @@ The runner is the project's ``VISRunner`` unless the config names another
 """
 import argparse
 import logging
-import os
-import os.path as osp
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmvis_msts.engine import build_runner
-from mmvis_msts.utils import close_dist
+from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,23 +42,8 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from CHECKPOINT, or without a value from the latest '
         'checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings as key=value pairs, e.g. '
-        'train_cfg.max_iters=100 or key="[a,b]" for lists (no spaces)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (older: --local_rank);
-    # torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_tool_args(
+        parser, 'train_cfg.max_iters=100 or key="[a,b]" for lists (no spaces)')
 
 
 def enable_amp(cfg: Config) -> None:
@@ -85,17 +68,7 @@ def main() -> None:
     # mmdet raises the cache limit the same way.
     setup_cache_size_limit_of_dynamo()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir priority: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
 
     if args.amp:
         enable_amp(cfg)
