@@ -1,14 +1,11 @@
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
+from converter_cli import load_cli
 from mmdet.datasets import YouTubeVISDataset
 
 from mmvis_msts.datasets.converters import (COCO_TO_VIS, relabel_coco,
                                             vis_classes)
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
 
 
 def coco_json():
@@ -66,12 +63,7 @@ def test_mapping_must_fit_the_classes():
 
 
 def test_cli(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'coco_to_vis_cli',
-        osp.join(REPO, 'tools', 'dataset_converters',
-                 'coco_to_vis_classes.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_cli('coco_to_vis_classes')
     src = tmp_path / 'coco.json'
     src.write_text(json.dumps(coco_json()))
     cli.main([str(src), str(tmp_path / 'out.json'), '--version', '2019'])

@@ -1,10 +1,10 @@
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
+from converter_cli import load_cli
 from mmdet.datasets import YouTubeVISDataset
 from PIL import Image
 from pycocotools import mask as mask_utils
@@ -15,15 +15,6 @@ from mmvis_msts.datasets.converters import (convert_frame_videos,
 
 H, W = 16, 12
 CATEGORIES = ['cat', 'dog', 'bird']
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
-
-
-def load_cli(name):
-    path = osp.join(REPO, 'tools', 'dataset_converters', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rect(ids, value, x, y, w, h):

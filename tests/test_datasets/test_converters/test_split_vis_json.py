@@ -1,12 +1,9 @@
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
+from converter_cli import load_cli
 
 from mmvis_msts.datasets.converters import split_vis_json
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
 
 
 def vis_json(num_videos=4, frames=3):
@@ -84,11 +81,7 @@ def test_split_errors(kwargs, error, match):
 
 
 def test_cli(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'split_vis_json_cli',
-        osp.join(REPO, 'tools', 'dataset_converters', 'split_vis_json.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_cli('split_vis_json')
     src = tmp_path / 'train.json'
     src.write_text(json.dumps(vis_json()))
     cli.main([

@@ -1,13 +1,12 @@
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
+from converter_cli import load_cli
 
 from mmvis_msts.datasets import OVISDataset
 from mmvis_msts.datasets.converters import convert_raw_vis
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
 RLE = dict(size=[40, 40], counts='0`1')
 
 
@@ -92,12 +91,7 @@ def test_frame_count_mismatch_is_reported():
 
 
 def test_cli_output_loads_in_ovis_dataset(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'ytvis_raw_cli',
-        osp.join(REPO, 'tools', 'dataset_converters',
-                 'ytvis_raw_to_cocovid.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_cli('ytvis_raw_to_cocovid')
     raw_path = tmp_path / 'annotations_train.json'
     raw_path.write_text(json.dumps(raw_json()))
     out_path = tmp_path / 'annotations' / 'ovis_train.json'
