@@ -202,3 +202,16 @@ def check_decoder_frame_order(decoder: nn.Module,
     torch.testing.assert_close(box_p, box[:, :, perm])
     torch.testing.assert_close(refs_p, refs[:, :, perm])
     return inst, box, refs
+
+
+def run_decoder_with_perturbed_frame(
+        decoder: nn.Module) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
+    """Decoder outputs on 2 clips x 3 frames, and with the memory of frame 2
+    of clip 0 shifted by 1 (both without gradients)."""
+    reg_branches = make_reg_branches(2)
+    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
+    perturbed = dict(inputs, value=inputs['value'].clone())
+    perturbed['value'][2] += 1.0  # frame 2 of clip 0
+    with torch.no_grad():
+        return (decoder(**inputs, reg_branches=reg_branches),
+                decoder(**perturbed, reg_branches=reg_branches))

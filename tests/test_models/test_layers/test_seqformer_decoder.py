@@ -2,7 +2,8 @@ import pytest
 import torch
 from layer_inputs import (assert_all_parameters_have_grad,
                           check_decoder_frame_order, decoder_cfg,
-                          make_decoder_inputs, make_reg_branches)
+                          make_decoder_inputs, make_reg_branches,
+                          run_decoder_with_perturbed_frame)
 from mmdet.models.layers.transformer import inverse_sigmoid
 from mmdet.registry import MODELS
 from torch import nn
@@ -129,14 +130,8 @@ def test_frame_order():
 
 
 def test_box_queries_of_a_frame_ignore_other_frames():
-    decoder = build_decoder().eval()
-    reg_branches = make_reg_branches(2)
-    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
-    perturbed = dict(inputs, value=inputs['value'].clone())
-    perturbed['value'][2] += 1.0  # frame 2 of clip 0
-    with torch.no_grad():
-        inst, box, _ = decoder(**inputs, reg_branches=reg_branches)
-        inst_p, box_p, _ = decoder(**perturbed, reg_branches=reg_branches)
+    (inst, box, _), (inst_p, box_p, _) = run_decoder_with_perturbed_frame(
+        build_decoder().eval())
     torch.testing.assert_close(box_p[:, 0, :2], box[:, 0, :2])
     assert (box_p[:, 0, 2] - box[:, 0, 2]).abs().max() > 1e-3
     assert (inst_p[:, 0] - inst[:, 0]).abs().max() > 1e-3

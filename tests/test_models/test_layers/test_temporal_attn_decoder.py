@@ -2,7 +2,8 @@ import pytest
 import torch
 from layer_inputs import (assert_all_parameters_have_grad,
                           check_decoder_frame_order, decoder_cfg,
-                          make_decoder_inputs, make_reg_branches)
+                          make_decoder_inputs, make_reg_branches,
+                          run_decoder_with_perturbed_frame)
 from mmdet.registry import MODELS
 
 import mmvis_msts  # noqa: F401
@@ -47,14 +48,8 @@ def test_same_base_weights_different_outputs():
 
 
 def test_box_queries_attend_across_frames():
-    decoder = build_decoder().eval()
-    reg_branches = make_reg_branches(2)
-    inputs = make_decoder_inputs(num_clips=2, num_frames=3)
-    perturbed = dict(inputs, value=inputs['value'].clone())
-    perturbed['value'][2] += 1.0  # frame 2 of clip 0
-    with torch.no_grad():
-        _, box, _ = decoder(**inputs, reg_branches=reg_branches)
-        _, box_p, _ = decoder(**perturbed, reg_branches=reg_branches)
+    (_, box, _), (_, box_p, _) = run_decoder_with_perturbed_frame(
+        build_decoder().eval())
     # frame 0's box queries now depend on frame 2 (the SeqFormer decoder's
     # do not, see test_seqformer_decoder); the other clip is untouched
     assert (box_p[:, 0, 0] - box[:, 0, 0]).abs().max() > 1e-3
