@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, TINY_CONFIG, free_port, run_tool, tool_env
+from tool_fixtures import REPO_ROOT, TINY_CONFIG, free_port, run_tool, tool_env
 
 from mmvis_msts.utils import load_checkpoint_weights_only
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, run_tool
+from tool_fixtures import REPO_ROOT, run_tool
 
 from mmvis_msts.datasets.synthetic import (SyntheticVISSettings,
                                            generate_dataset)

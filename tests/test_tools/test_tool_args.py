@@ -4,7 +4,7 @@ import runpy
 import pytest
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from tool_fixtures import REPO_ROOT
 
 TRAIN = runpy.run_path(str(REPO_ROOT / 'tools/train.py'))
 TEST = runpy.run_path(str(REPO_ROOT / 'tools/test.py'))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO_ROOT, TINY_CONFIG, free_port, run_tool
+from tool_fixtures import REPO_ROOT, TINY_CONFIG, free_port, run_tool
 
 from mmvis_msts.utils import load_checkpoint_weights_only
 
