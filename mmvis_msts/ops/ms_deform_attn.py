@@ -1,4 +1,4 @@
-"""Multi-scale deformable attention for video clips (frames folded into the batch).
+"""Multi-scale deformable attention for video clips (frames in the batch).
 
 Three units, as in ``mmcv/ops/multi_scale_deform_attn.py``:
 
@@ -145,8 +145,8 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor,
         level_value = value_list[level].flatten(2).transpose(1, 2).reshape(
             bs * num_heads, head_dims, int(h), int(w))
         # (B, Lq, M, P, 2) -> (B*M, Lq, P, 2)
-        level_grid = sampling_grids[:, :, :, level].transpose(1, 2).flatten(
-            0, 1)
+        level_grid = sampling_grids[:, :, :, level].transpose(1,
+                                                              2).flatten(0, 1)
         sampled.append(
             F.grid_sample(
                 level_value,
@@ -155,8 +155,10 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor,
                 padding_mode='zeros',
                 align_corners=False))
     # (B, Lq, M, L, P) -> (B*M, 1, Lq, L*P)
-    weights = attention_weights.transpose(1, 2).reshape(
-        bs * num_heads, 1, num_queries, num_levels * num_points)
+    weights = attention_weights.transpose(1,
+                                          2).reshape(bs * num_heads, 1,
+                                                     num_queries,
+                                                     num_levels * num_points)
     # (B*M, Dh, Lq, L*P) -> (B, M*Dh, Lq)
     output = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
     output = output.view(bs, num_heads * head_dims, num_queries)
@@ -360,8 +362,7 @@ class MultiScaleDeformableAttention(BaseModule):
         # (B, S, C_v) -> (B, S, M, Dh)
         value = value.view(bs, num_value, self.num_heads, -1)
         sampling_offsets = self.sampling_offsets(query).view(
-            bs, num_query, self.num_heads, self.num_levels, self.num_points,
-            2)
+            bs, num_query, self.num_heads, self.num_levels, self.num_points, 2)
         # softmax over all L*P points of a head
         attention_weights = self.attention_weights(query).view(
             bs, num_query, self.num_heads,

@@ -65,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# -- implementations -----------------------------------------------------------
+# -- implementations ----------------------------------------------------------
 OpFn = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
@@ -78,8 +78,7 @@ def load_impls(device: str) -> Tuple[Dict[str, OpFn], List[str]]:
     impls = {'mmvis_msts': ms_deform_attn}
     notes = []
     try:
-        mmcv_msda = importlib.import_module(
-            'mmcv.ops.multi_scale_deform_attn')
+        mmcv_msda = importlib.import_module('mmcv.ops.multi_scale_deform_attn')
     except ImportError as error:
         notes.append(f'mmcv skipped: cannot import mmcv.ops ({error})')
         return impls, notes
@@ -88,10 +87,9 @@ def load_impls(device: str) -> Tuple[Dict[str, OpFn], List[str]]:
             lambda value, shapes, starts, loc, attn: mmcv_msda.
             multi_scale_deformable_attn_pytorch(value, shapes, loc, attn))
     else:
-        impls['mmcv (CUDA op)'] = (
-            lambda value, shapes, starts, loc, attn: mmcv_msda.
-            MultiScaleDeformableAttnFunction.apply(value, shapes, starts, loc,
-                                                   attn, 64))
+        impls['mmcv (CUDA op)'] = (lambda value, shapes, starts, loc, attn:
+                                   mmcv_msda.MultiScaleDeformableAttnFunction.
+                                   apply(value, shapes, starts, loc, attn, 64))
     return impls, notes
 
 
@@ -107,8 +105,14 @@ def make_inputs(shape: str, device: str, seed: int = 0) -> List[Tensor]:
     value = torch.randn(
         batch, int(sizes.sum()), NUM_HEADS, head_dims, generator=gen)
     # reference points plus offsets of a few pixels, some off the map
-    loc = torch.rand(batch, num_queries, NUM_HEADS, num_levels, NUM_POINTS,
-                     2, generator=gen) * 1.1 - 0.05
+    loc = torch.rand(
+        batch,
+        num_queries,
+        NUM_HEADS,
+        num_levels,
+        NUM_POINTS,
+        2,
+        generator=gen) * 1.1 - 0.05
     attn = torch.randn(
         batch, num_queries, NUM_HEADS, num_levels * NUM_POINTS,
         generator=gen).softmax(-1).view(batch, num_queries, NUM_HEADS,
@@ -126,14 +130,14 @@ def run_once(fn: OpFn, inputs: List[Tensor], backward: bool) -> List[Tensor]:
     if not backward:
         with torch.no_grad():
             return [fn(value, shapes, starts, loc, attn)]
-    value, loc, attn = (t.detach().requires_grad_() for t in (value, loc,
-                                                              attn))
+    value, loc, attn = (
+        t.detach().requires_grad_() for t in (value, loc, attn))
     out = fn(value, shapes, starts, loc, attn)
     out.backward(grad_out)
     return [out.detach(), value.grad, loc.grad, attn.grad]
 
 
-# -- measurement ----------------------------------------------------------------
+# -- measurement --------------------------------------------------------------
 class CpuPeakMemory:
     """Peak RSS growth while a call runs (see the module docstring)."""
 
@@ -199,7 +203,7 @@ def compare(ours: List[Tensor], theirs: List[Tensor]) -> List[float]:
             for a, b in zip(ours, theirs)]
 
 
-# -- report ---------------------------------------------------------------------
+# -- report -------------------------------------------------------------------
 def machine_description(device: str) -> str:
     if device == 'cuda':
         return torch.cuda.get_device_name()
@@ -220,8 +224,7 @@ def main() -> int:
         raise SystemExit('--device cuda but CUDA is not available')
     impls, notes = load_impls(args.device)
     memory = CpuPeakMemory() if args.device == 'cpu' else CudaPeakMemory()
-    baseline = next((name for name in impls if name.startswith('mmcv')),
-                    None)
+    baseline = next((name for name in impls if name.startswith('mmcv')), None)
 
     rows, match_lines, ok = [], [], True
     for shape in args.shapes:
@@ -253,12 +256,12 @@ def main() -> int:
                 base = results[baseline]
                 speed = (f'{base["fwd_ms"] / res["fwd_ms"]:.1f}x / '
                          f'{base["fwd_bwd_ms"] / res["fwd_bwd_ms"]:.1f}x')
-                mem = (f'{res["fwd_mem"] / max(base["fwd_mem"], 1e-3):.2f} / '
-                       f'{res["fwd_bwd_mem"] / max(base["fwd_bwd_mem"], 1e-3):.2f}')
-            rows.append(
-                f'| {shape} | {name} | {res["fwd_ms"]:.1f} | '
-                f'{res["fwd_bwd_ms"]:.1f} | {res["fwd_mem"]:.1f} | '
-                f'{res["fwd_bwd_mem"]:.1f} | {speed} | {mem} |')
+                fwd_mem = res['fwd_mem'] / max(base['fwd_mem'], 1e-3)
+                bwd_mem = res['fwd_bwd_mem'] / max(base['fwd_bwd_mem'], 1e-3)
+                mem = f'{fwd_mem:.2f} / {bwd_mem:.2f}'
+            rows.append(f'| {shape} | {name} | {res["fwd_ms"]:.1f} | '
+                        f'{res["fwd_bwd_ms"]:.1f} | {res["fwd_mem"]:.1f} | '
+                        f'{res["fwd_bwd_mem"]:.1f} | {speed} | {mem} |')
 
     batch, enc_queries = SHAPES['encoder']
     report = [

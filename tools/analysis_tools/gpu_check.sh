@@ -128,7 +128,7 @@ if ! (cd "${WORK}" && "${PY}" -c 'import mmcv.ops') > /dev/null 2>&1; then
     "module and the build through mmdet's registry (it imports mmdet.models)"
   PYTEST_ARGS+=(-k 'not matches_mmcv and not mmdet_registry')
 fi
-(cd "${WORK}" && timeout 240 "${PY}" -m pytest "${ROOT}/tests/test_ops" "${PYTEST_ARGS[@]}") \
+(cd "${WORK}" && timeout 120 "${PY}" -m pytest "${ROOT}/tests/test_ops" "${PYTEST_ARGS[@]}") \
   2>&1 | tee "${OUT_DIR}/test_ops.log" | tail -n 25
 [[ "${PIPESTATUS[0]}" -eq 0 ]] || FAILED+=(tests)
 
@@ -136,7 +136,7 @@ fi
 step "benchmark on ${DEVICE}"
 BENCH_ARGS=(--device "${DEVICE}" --out "${OUT_DIR}/benchmark_ops_${DEVICE}.md")
 [[ "${DEVICE}" == cpu ]] && BENCH_ARGS+=(--repeat 1 --shapes decoder)
-(cd "${WORK}" && timeout 180 "${PY}" "${ROOT}/tools/analysis_tools/benchmark_ops.py" "${BENCH_ARGS[@]}") \
+(cd "${WORK}" && timeout 60 "${PY}" "${ROOT}/tools/analysis_tools/benchmark_ops.py" "${BENCH_ARGS[@]}") \
   > "${OUT_DIR}/benchmark.log" 2>&1 || FAILED+=(benchmark)
 cat "${OUT_DIR}/benchmark_ops_${DEVICE}.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark.log"
 
