@@ -9,6 +9,7 @@
 # - 3-frame training clips (the key frame and its two neighbours); test runs
 #   whole videos.
 # Generate the data first: python tools/misc/generate_synthetic_vis.py
+# (tools/run_main_job.sh does all of it; see docs/main_job.md)
 custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
 _base_ = [
     '../_base_/models/msts-vis_r50.py',
@@ -129,7 +130,7 @@ train_dataloader = dict(
 val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 2000
+max_iters = 3000
 # checkpoint + validation only at the end: the main job tests separately
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
