@@ -26,8 +26,8 @@ from mmengine.structures import InstanceData
 
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
-from mmdet.visualization import TrackLocalVisualizer
 
+from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.utils import mmengine_checkpoint_globals
 
 
@@ -118,7 +118,8 @@ def main() -> None:
         track_sample = model.test_step(
             pseudo_collate([dataset[args.video_index]]))[0]
 
-    visualizer = TrackLocalVisualizer(line_width=2)
+    # mmdet's TrackLocalVisualizer needs seaborn for its track colours
+    visualizer = VISLocalVisualizer(line_width=2)
     visualizer.dataset_meta = dataset.metainfo
     rendered = []
     for frame in track_sample.video_data_samples:
