@@ -56,19 +56,25 @@ if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
 fi
 [[ -x "$PY" ]] || { echo "no python at $PY: run tools/setup_env.sh" >&2; exit 1; }
 
-# idempotent: returns at once when $DATA_ROOT holds these settings
+# idempotent: returns at once when $DATA_ROOT holds these settings; the
+# preview (a contact sheet of val videos with their masks) is drawn once
+PREVIEW=()
+[[ -f "$DATA_ROOT/preview.png" && " $GEN_ARGS " != *" --force "* ]] || \
+  PREVIEW=(--preview)
 # shellcheck disable=SC2086
 stage data "$PY" tools/misc/generate_synthetic_vis.py --out "$DATA_ROOT" \
-  --workers "$GEN_WORKERS" --preview $GEN_ARGS
+  --workers "$GEN_WORKERS" "${PREVIEW[@]}" $GEN_ARGS
 
 DATA_OPTS=(
   "train_dataloader.dataset.data_root=$DATA_ROOT/"
   "val_dataloader.dataset.data_root=$DATA_ROOT/"
   "test_dataloader.dataset.data_root=$DATA_ROOT/"
 )
-# a fresh training every time: the iteration budget starts from zero
+# A fresh training every time: the iteration budget starts from zero. No
+# validation inside training: the test stage evaluates the last checkpoint.
 stage train "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
-  --cfg-options "${DATA_OPTS[@]}" "$@"
+  --cfg-options "train_dataloader.dataset.data_root=$DATA_ROOT/" \
+  val_dataloader=None val_cfg=None val_evaluator=None "$@"
 
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
 [[ -f "$CKPT" ]] || { echo "no checkpoint at '$CKPT'" >&2; exit 1; }
