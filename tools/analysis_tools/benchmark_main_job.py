@@ -98,8 +98,8 @@ def train(config: str, work_dir: str, max_iters: Optional[int],
     opts = [
         f'default_hooks.checkpoint.interval={eval_every}',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
-        # validation happens here, after training
-        'train_cfg.val_interval=1000000000',
+        # evaluation happens here, after training
+        'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None',
     ]
     if max_iters is not None:
         opts.append(f'train_cfg.max_iters={max_iters}')
