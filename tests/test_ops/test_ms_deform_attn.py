@@ -312,6 +312,18 @@ def test_bad_im2col_step_and_grad_buffers_raise():
             im2col_step=64)
 
 
+def test_cpu_kernel_rejects_half_types():
+    value, shapes, starts, loc, attn = make_inputs()
+    with pytest.raises(ValueError, match='supports float32 and float64'):
+        msda.ext_module.ms_deform_attn_forward(
+            value.half(),
+            shapes,
+            starts,
+            loc.half(),
+            attn.half(),
+            im2col_step=64)
+
+
 def test_int_value_through_dispatcher_raises():
     value, shapes, starts, loc, attn = make_inputs()
     with pytest.raises(ValueError, match='floating-point'):

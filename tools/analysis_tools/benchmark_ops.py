@@ -104,7 +104,7 @@ def make_inputs(shape: str, device: str, seed: int = 0) -> List[Tensor]:
     head_dims = EMBED_DIMS // NUM_HEADS
     value = torch.randn(
         batch, int(sizes.sum()), NUM_HEADS, head_dims, generator=gen)
-    # reference points plus offsets of a few pixels, some off the map
+    # uniform over [-0.05, 1.05]^2: some points fall off the maps
     loc = torch.rand(
         batch,
         num_queries,

@@ -9,8 +9,6 @@
 
 #include <torch/extension.h>
 
-#include <string>
-#include <vector>
 
 using at::Tensor;
 
@@ -55,13 +53,5 @@ using at::Tensor;
   TORCH_CHECK_VALUE((x).sizes() == at::IntArrayRef(expected), #x            \
                     " must have shape ", at::IntArrayRef(expected), ", got ", \
                     (x).sizes())
-
-#define CHECK_CPU_INPUT_CONTIGUOUS(x) \
-  CHECK_CPU_INPUT(x);                 \
-  CHECK_CONTIGUOUS(x)
-
-#define CHECK_CUDA_INPUT_CONTIGUOUS(x) \
-  CHECK_CUDA_INPUT(x);                 \
-  CHECK_CONTIGUOUS(x)
 
 #endif  // MMVIS_PYTORCH_CPP_HELPER_HPP

@@ -32,7 +32,13 @@ void with_channel_count(int64_t channels, const Fn& fn) {
   }
 }
 
-void check_cpu_dtype(const Tensor& value) {
+// The entry points validated everything else; this launcher only adds what
+// it needs itself.
+void check_cpu_inputs(const Tensor& value, const Tensor& spatial_shapes,
+                      const Tensor& sampling_loc) {
+  CHECK_CPU_INPUT(value);
+  CHECK_CPU_INPUT(spatial_shapes);
+  CHECK_CPU_INPUT(sampling_loc);
   TORCH_CHECK_VALUE(value.scalar_type() == at::kFloat ||
                         value.scalar_type() == at::kDouble,
                     "the CPU kernel of ms_deform_attn supports float32 and "
@@ -50,7 +56,7 @@ Tensor ms_deform_attn_cpu_forward(const Tensor& value,
                                   const Tensor& sampling_loc,
                                   const Tensor& attn_weight,
                                   const int im2col_step) {
-  check_cpu_dtype(value);
+  check_cpu_inputs(value, spatial_shapes, sampling_loc);
   const mmvis::MSDeformAttnSizes sz = sizes_of(value, sampling_loc);
   Tensor output = at::zeros(
       {sz.batch, sz.num_queries, sz.num_heads * sz.channels}, value.options());
@@ -82,7 +88,8 @@ void ms_deform_attn_cpu_backward(
     const Tensor& attn_weight, const Tensor& grad_output, Tensor& grad_value,
     Tensor& grad_sampling_loc, Tensor& grad_attn_weight,
     const int im2col_step) {
-  check_cpu_dtype(value);
+  check_cpu_inputs(value, spatial_shapes, sampling_loc);
+  CHECK_CPU_INPUT(grad_value);
   const mmvis::MSDeformAttnSizes sz = sizes_of(value, sampling_loc);
   AT_DISPATCH_FLOATING_TYPES(
       value.scalar_type(), "ms_deform_attn_cpu_backward", [&] {

@@ -1,5 +1,6 @@
 // CUDA launchers of multi-scale deformable attention. Arguments are
-// validated by the entry points in ms_deform_attn.cpp.
+// validated by the entry points in ms_deform_attn.cpp; the launchers only
+// re-check the device they need.
 //
 // im2col_step follows mmcv: the batch is processed in launches of
 // min(batch, im2col_step) items; a batch that is not a multiple of the step
@@ -35,6 +36,9 @@ Tensor ms_deform_attn_cuda_forward(const Tensor& value,
                                    const Tensor& sampling_loc,
                                    const Tensor& attn_weight,
                                    const int im2col_step) {
+  CHECK_CUDA_INPUT(value);
+  CHECK_CUDA_INPUT(spatial_shapes);
+  CHECK_CUDA_INPUT(sampling_loc);
   const c10::cuda::OptionalCUDAGuard device_guard(value.device());
   const mmvis::MSDeformAttnSizes sz = sizes_of(value, sampling_loc);
   Tensor output = at::empty(
@@ -77,6 +81,10 @@ void ms_deform_attn_cuda_backward(
     const Tensor& attn_weight, const Tensor& grad_output, Tensor& grad_value,
     Tensor& grad_sampling_loc, Tensor& grad_attn_weight,
     const int im2col_step) {
+  CHECK_CUDA_INPUT(value);
+  CHECK_CUDA_INPUT(spatial_shapes);
+  CHECK_CUDA_INPUT(sampling_loc);
+  CHECK_CUDA_INPUT(grad_value);
   const c10::cuda::OptionalCUDAGuard device_guard(value.device());
   const mmvis::MSDeformAttnSizes sz = sizes_of(value, sampling_loc);
   const int64_t step = chunk_step(sz.batch, im2col_step);
