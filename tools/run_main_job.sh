@@ -15,6 +15,7 @@
 #   GEN_WORKERS   generator processes (default: 2)
 #   SKIP_SETUP=1  skip tools/setup_env.sh (environment already checked)
 #   VIDEO_INDEX   val video to render (default: 0)
+#   SCORE_THR     draw predictions scoring at least this (default: 0.2)
 #   MMVIS_VENV    virtual environment (default: .venv, as setup_env.sh)
 #   OMP_NUM_THREADS  torch threads (default: 1, see below)
 set -euo pipefail
@@ -27,6 +28,8 @@ DATA_ROOT="${DATA_ROOT:-data/synthetic_vis}"
 GEN_ARGS="${GEN_ARGS:-}"
 GEN_WORKERS="${GEN_WORKERS:-2}"
 VIDEO_INDEX="${VIDEO_INDEX:-0}"
+# the tiny model's scores are low (about 0.3 for a found object)
+SCORE_THR="${SCORE_THR:-0.2}"
 VENV="${MMVIS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 
@@ -85,7 +88,8 @@ stage test bash -c '"$0" tools/test.py "$1" "$2" --work-dir "$3" \
   "$PY" "$CONFIG" "$CKPT" "$WORK_DIR" "${DATA_OPTS[@]}"
 
 stage render "$PY" tools/analysis_tools/render_predictions.py "$CONFIG" \
-  "$CKPT" --video-index "$VIDEO_INDEX" --out "$WORK_DIR/demo" \
+  "$CKPT" --video-index "$VIDEO_INDEX" --score-thr "$SCORE_THR" \
+  --out "$WORK_DIR/demo" \
   --cfg-options "${DATA_OPTS[@]}"
 JOB_END=$(date +%s)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from mmdet.registry import DATASETS, MODELS
 from mmvis_msts.datasets.synthetic import (SyntheticVISSettings,
                                            generate_dataset)
 
@@ -31,7 +31,8 @@ def data_root(tmp_path_factory) -> str:
     generate_dataset(
         SyntheticVISSettings(
             num_train=2, num_val=1, num_frames=(4, 5), num_instances=(2, 2)),
-        str(root), progress=False)
+        str(root),
+        progress=False)
     return str(root) + '/'
 
 
@@ -50,8 +51,8 @@ def train_and_predict(cfg: Config):
     model.init_weights()
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
     test_set = DATASETS.build(cfg.test_dataloader.dataset)
-    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(
-        cfg.optim_wrapper))
+    optim_wrapper = build_optim_wrapper(model,
+                                        copy.deepcopy(cfg.optim_wrapper))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
     log_vars = model.train_step(
@@ -59,8 +60,10 @@ def train_and_predict(cfg: Config):
     model.eval()
     with torch.no_grad():
         result = model.test_step(pseudo_collate([test_set[0]]))[0]
-    changed = [k for k, v in model.state_dict().items()
-               if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    changed = [
+        k for k, v in model.state_dict().items()
+        if v.dtype.is_floating_point and not torch.equal(v, before[k])
+    ]
     return model, optim_wrapper, log_vars, result, changed, test_set[0]
 
 

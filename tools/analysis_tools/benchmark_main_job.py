@@ -36,23 +36,32 @@ def parse_args() -> argparse.Namespace:
         description='Curve of val mAP against training time per config')
     parser.add_argument('configs', nargs='+', help='config files')
     parser.add_argument(
-        '--max-iters', type=int, default=None,
+        '--max-iters',
+        type=int,
+        default=None,
         help='training iterations (default: each config\'s own max_iters)')
     parser.add_argument(
-        '--eval-every', type=int, default=500,
+        '--eval-every',
+        type=int,
+        default=500,
         help='checkpoint and evaluate every this many iterations')
     parser.add_argument(
-        '--work-dir', default='work_dirs/benchmark_main_job',
+        '--work-dir',
+        default='work_dirs/benchmark_main_job',
         help='one sub-folder per config')
     parser.add_argument(
-        '--out', default=None,
+        '--out',
+        default=None,
         help='markdown file of the tables (default: <work-dir>/curve.md)')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=[],
+        '--cfg-options',
+        nargs='+',
+        default=[],
         help='extra key=value overrides for training and testing, as in '
         'tools/train.py')
     parser.add_argument(
-        '--skip-train', action='store_true',
+        '--skip-train',
+        action='store_true',
         help='evaluate the checkpoints already in the work dirs')
     return parser.parse_args()
 
@@ -65,7 +74,9 @@ def load_average() -> str:
 def cpu_model() -> str:
     """``Model name`` of lscpu (falls back to the platform string)."""
     try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True,
+        out = subprocess.run(['lscpu'],
+                             capture_output=True,
+                             text=True,
                              check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return platform.processor() or platform.machine()
@@ -80,12 +91,15 @@ def run(cmd: List[str], log_file: str) -> None:
     print('+', ' '.join(cmd), flush=True)
     with open(log_file, 'w') as log:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+            cmd,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True)
         for line in proc.stdout:
             log.write(line)
-            if 'Iter(train)' in line or ('Iter(test)' in line and
-                    'segm_mAP' in line):
+            if 'Iter(train)' in line or ('Iter(test)' in line
+                                         and 'segm_mAP' in line):
                 print(line.rstrip()[:160], flush=True)
         if proc.wait() != 0:
             raise RuntimeError(f'{cmd[1]} failed with exit code '
@@ -99,7 +113,9 @@ def train(config: str, work_dir: str, max_iters: Optional[int],
         f'default_hooks.checkpoint.interval={eval_every}',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
         # evaluation happens here, after training
-        'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None',
+        'val_dataloader=None',
+        'val_cfg=None',
+        'val_evaluator=None',
     ]
     if max_iters is not None:
         opts.append(f'train_cfg.max_iters={max_iters}')
@@ -109,16 +125,21 @@ def train(config: str, work_dir: str, max_iters: Optional[int],
         sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
         '--cfg-options', *opts, *options
     ], osp.join(work_dir, 'benchmark_train.log'))
-    return dict(start=start, end=time.time(), load_before=load_before,
-                load_after=load_average())
+    return dict(
+        start=start,
+        end=time.time(),
+        load_before=load_before,
+        load_after=load_average())
 
 
 def evaluate(config: str, checkpoint: str, work_dir: str,
              options: List[str]) -> Dict[str, float]:
     """mAP, mAP_50 and mAP_75 of one checkpoint on the config's test set."""
     log_file = checkpoint[:-len('.pth')] + '_test.log'
-    cmd = [sys.executable, 'tools/test.py', config, checkpoint,
-           '--work-dir', osp.join(work_dir, 'test')]
+    cmd = [
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+        osp.join(work_dir, 'test')
+    ]
     if options:
         cmd += ['--cfg-options', *options]
     run(cmd, log_file)
@@ -148,8 +169,10 @@ def table(config: str, rows: List[Dict[str, object]],
             f"training wall time {(timing['end'] - timing['start']) / 60:.1f}"
             ' min.', ''
         ]
-    lines += ['| iterations | training minutes | mAP | mAP_50 | mAP_75 |',
-              '|---:|---:|---:|---:|---:|']
+    lines += [
+        '| iterations | training minutes | mAP | mAP_50 | mAP_75 |',
+        '|---:|---:|---:|---:|---:|'
+    ]
     for row in rows:
         minutes = '-' if row['minutes'] is None else f"{row['minutes']:.1f}"
         lines.append(f"| {row['iter']} | {minutes} | {row['mAP']:.3f} | "
@@ -180,9 +203,11 @@ def main() -> None:
             metrics = evaluate(config, ckpt, work_dir, args.cfg_options)
             minutes = None if timing is None else \
                 (osp.getmtime(ckpt) - timing['start']) / 60
-            rows.append(dict(
-                iter=int(ITER_CKPT_RE.search(ckpt).group(1)),
-                minutes=minutes, **metrics))
+            rows.append(
+                dict(
+                    iter=int(ITER_CKPT_RE.search(ckpt).group(1)),
+                    minutes=minutes,
+                    **metrics))
             print(f'{name} {osp.basename(ckpt)}: {metrics}', flush=True)
         if not rows:
             raise RuntimeError(f'no iter_*.pth checkpoints in {work_dir}')
