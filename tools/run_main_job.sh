@@ -22,7 +22,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-CONFIG="${CONFIG:-configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py}"
+CONFIG="${CONFIG:-configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py}"
 WORK_DIR="${WORK_DIR:-work_dirs/main_job}"
 DATA_ROOT="${DATA_ROOT:-data/synthetic_vis}"
 GEN_ARGS="${GEN_ARGS:-}"

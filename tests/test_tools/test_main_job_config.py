@@ -20,9 +20,9 @@ from mmvis_msts.datasets.synthetic import (SyntheticVISSettings,
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MSTS_CONFIG = REPO_ROOT / \
-    'configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py'
+    'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 M2F_CONFIG = REPO_ROOT / \
-    'configs/benchmarks/mask2former-vis_r18-tiny_1xb4-3k_synthetic.py'
+    'configs/benchmarks/mask2former-vis_r18-tiny_1xb4-2k_synthetic.py'
 
 
 @pytest.fixture(scope='module')

@@ -15,7 +15,7 @@ from mmvis_msts.datasets.synthetic import (SyntheticVISSettings,
                                            generate_dataset)
 from mmvis_msts.utils import load_checkpoint_weights_only
 
-CONFIG = REPO_ROOT / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py'
+CONFIG = REPO_ROOT / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 # Tiny loaders for a CPU test: one clip per batch, no worker processes.
 SMALL_RUN = [
     'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',

@@ -11,8 +11,8 @@ depends on what else runs on the machine.
 
 Example (the numbers of docs/main_job.md):
     python tools/analysis_tools/benchmark_main_job.py \
-        configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py \
-        configs/benchmarks/mask2former-vis_r18-tiny_1xb4-3k_synthetic.py \
+        configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py \
+        configs/benchmarks/mask2former-vis_r18-tiny_1xb4-2k_synthetic.py \
         --eval-every 500 --work-dir work_dirs/benchmark_main_job \
         --out work_dirs/benchmark_main_job/curve.md
 """

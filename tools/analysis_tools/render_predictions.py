@@ -6,8 +6,8 @@ without a display.
 
 Example:
     python tools/analysis_tools/render_predictions.py \
-        configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py \
-        work_dirs/main_job/iter_3000.pth --video-index 0 \
+        configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py \
+        work_dirs/main_job/iter_2000.pth --video-index 0 \
         --out work_dirs/main_job/demo
 """
 import argparse

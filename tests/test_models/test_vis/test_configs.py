@@ -53,7 +53,7 @@ def test_the_expected_configs_exist():
                  'msts-vis_r101_8xb1-12e_youtubevis2021.py',
                  'msts-vis_swin-l-p4-w12_16xb1-12e_youtubevis2019.py',
                  'msts-vis_r50_8xb1-12e_coco-youtubevis2019.py',
-                 'msts-vis_r18-tiny_1xb4-3k_synthetic.py',
+                 'msts-vis_r18-tiny_1xb4-2k_synthetic.py',
                  'seqformer_r50_8xb1-12e_youtubevis2019.py',
                  'seqformer_r50_8xb1-12e_youtubevis2021.py'):
         assert name in names

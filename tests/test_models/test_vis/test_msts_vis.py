@@ -17,7 +17,7 @@ from mmengine.structures import InstanceData
 import mmvis_msts  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[3]
-TINY_CONFIG = REPO / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-3k_synthetic.py'
+TINY_CONFIG = REPO / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 NUM_LOSSES_PER_LAYER = 5
 
 

@@ -3,7 +3,7 @@
 # tiny MS-STS config, on the same data, clips, schedule and optimiser:
 # ResNet-18 layout from scratch at a quarter width (trainable BN), 64
 # channels, 10 queries, 2 pixel-decoder encoder layers, 3 decoder layers,
-# 3-frame training clips, 64 px short side. Used by
+# 3-frame training clips, 80 px short side. Used by
 # tools/analysis_tools/benchmark_main_job.py; see docs/main_job.md.
 custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
 _base_ = [
@@ -17,7 +17,7 @@ channels = 64
 num_levels = 3
 base_channels = 16
 num_clip_frames = 3
-img_scale = (128, 64)
+img_scale = (128, 80)
 
 model = dict(
     type='Mask2FormerVideo',
@@ -117,7 +117,7 @@ model = dict(
             eps=1.0,
             loss_weight=5.0),
         train_cfg=dict(
-            # 64x96 frames have 384 mask pixels at stride 4
+            # 80x128 frames have 640 mask pixels at stride 4
             num_points=256,
             oversample_ratio=3.0,
             importance_sample_ratio=0.75,
@@ -162,7 +162,7 @@ train_dataloader = dict(
 val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 3000
+max_iters = 2000
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
