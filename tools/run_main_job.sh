@@ -83,7 +83,7 @@ CKPT="$(cat "$WORK_DIR/last_checkpoint")"
 [[ -f "$CKPT" ]] || { echo "no checkpoint at '$CKPT'" >&2; exit 1; }
 
 TEST_LOG="$WORK_DIR/test.log"
-stage test bash -c '"$0" tools/test.py "$1" "$2" --work-dir "$3" \
+stage test bash -c 'set -o pipefail; "$0" tools/test.py "$1" "$2" --work-dir "$3" \
   --cfg-options "${@:4}" 2>&1 | tee "$3/test.log"' \
   "$PY" "$CONFIG" "$CKPT" "$WORK_DIR" "${DATA_OPTS[@]}"
 
