@@ -1,0 +1,77 @@
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+
+from mmvis_msts.evaluation.track_errors import (summarize_track_errors,
+                                                track_errors)
+
+H, W = 4, 6
+
+
+def rle(mask):
+    encoded = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    encoded['counts'] = encoded['counts'].decode()
+    return encoded
+
+
+def box(x1, y1, x2, y2):
+    mask = np.zeros((H, W), dtype=bool)
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def make_gt():
+    """One video of 2 frames: a circle (frames 0, 1) and a star (frame 1)."""
+    images = [
+        dict(id=i + 1, video_id=1, frame_id=i, height=H, width=W)
+        for i in range(2)
+    ]
+    anns = [
+        dict(video_id=1, image_id=1, instance_id=5, category_id=1,
+             segmentation=rle(box(0, 0, 2, 2))),
+        dict(video_id=1, image_id=2, instance_id=5, category_id=1,
+             segmentation=rle(box(0, 0, 2, 2))),
+        dict(video_id=1, image_id=2, instance_id=9, category_id=2,
+             segmentation=rle(box(2, 0, 6, 2))),
+    ]
+    return dict(
+        images=images,
+        annotations=anns,
+        categories=[dict(id=1, name='circle'),
+                    dict(id=2, name='star')])
+
+
+def test_best_match_and_its_class():
+    circle = [rle(box(0, 0, 2, 2))] * 2
+    # covers the star's 8 pixels and 4 more: IoU 8 / 12
+    star_ish = [None, rle(box(2, 0, 6, 3))]
+    results = [
+        dict(video_id=1, score=0.9, category_id=1, segmentations=circle),
+        # the same mask again with a lower-scoring class: ignored
+        dict(video_id=1, score=0.2, category_id=2, segmentations=circle),
+        dict(video_id=1, score=0.6, category_id=1, segmentations=star_ish),
+        dict(video_id=1, score=0.5, category_id=2, segmentations=star_ish),
+    ]
+    errors = track_errors(results, make_gt())
+    np.testing.assert_allclose(errors['best_iou'], [1.0, 8 / 12])
+    assert errors['gt_labels'].tolist() == [1, 2]
+    # the star's best mask scores higher as a circle
+    assert errors['pred_labels'].tolist() == [1, 1]
+    text = summarize_track_errors(errors)
+    assert '| >= 0.5 | 1.00 |' in text and '| >= 0.75 | 0.50 |' in text
+    assert 'accuracy of the tracks found at IoU >= 0.5: 0.50 (1 of 2)' in text
+    assert '| star | 1 | 0 |' in text
+
+
+def test_video_without_predictions():
+    errors = track_errors([], make_gt())
+    assert errors['best_iou'].tolist() == [0.0, 0.0]
+    assert errors['pred_labels'].tolist() == [0, 0]
+    assert 'nan (0 of 0)' in summarize_track_errors(errors)
+
+
+def test_frame_count_mismatch_names_the_video():
+    results = [dict(video_id=1, score=0.9, category_id=1,
+                    segmentations=[None])]
+    with pytest.raises(ValueError, match='video 1 has 1 frames'):
+        track_errors(results, make_gt())
