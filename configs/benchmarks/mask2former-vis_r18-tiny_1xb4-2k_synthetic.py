@@ -1,7 +1,7 @@
 # The anchor of the main-job benchmark: mmdet's own Mask2Former-VIS
 # (Mask2FormerVideo + Mask2FormerTrackHead) made tiny with the budget of the
 # tiny MS-STS config, on the same data, clips, schedule and optimiser:
-# ResNet-18 layout from scratch at a quarter width (trainable BN), 64
+# ResNet-18 layout from scratch at half width (trainable BN), 64
 # channels, 10 queries, 2 pixel-decoder encoder layers, 3 decoder layers,
 # 3-frame training clips, 80 px short side. Used by
 # tools/analysis_tools/benchmark_main_job.py; see docs/main_job.md.
@@ -15,7 +15,7 @@ num_classes = 4
 num_queries = 10
 channels = 64
 num_levels = 3
-base_channels = 16
+base_channels = 32
 num_clip_frames = 3
 img_scale = (128, 80)
 
@@ -27,7 +27,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         pad_mask=True,
-        pad_size_divisor=32),
+        pad_size_divisor=16),
     backbone=dict(
         type='ResNet',
         depth=18,

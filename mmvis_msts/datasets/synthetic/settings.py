@@ -61,7 +61,10 @@ class SyntheticVISSettings:
             (that of the circle the shape fits in; the extent of a triangle
             or star is about 0.8 of it) as a fraction of the short side.
             The initial size is drawn from it and scaling keeps the size
-            inside it. Defaults to (0.25, 0.5).
+            inside it. Defaults to (0.35, 0.6): at 64-80 px frames that is
+            22-48 px, 3-6 cells of a stride-8 feature map (smaller objects
+            left the tiny CPU model only 2-3 cells to tell a triangle from
+            a star; docs/main_job.md).
         speed (tuple[float, float]): Range of an object's speed, as a
             fraction of the short side per frame. Objects bounce off the
             border region given by ``border_margin``.
@@ -128,7 +131,7 @@ class SyntheticVISSettings:
     aspect_ratio: FloatRange = (1.3, 1.6)
     size_divisor: int = 8
     num_instances: IntRange = (1, 3)
-    object_size: FloatRange = (0.25, 0.5)
+    object_size: FloatRange = (0.35, 0.6)
     speed: FloatRange = (0.01, 0.08)
     border_margin: float = 0.05
     scale_rate: float = 0.05
