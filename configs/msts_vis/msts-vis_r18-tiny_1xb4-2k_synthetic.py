@@ -1,7 +1,7 @@
 # Tiny MS-STS VIS for the CPU main job (tools/run_main_job.sh) on the
 # synthetic data set. Everything of MS-STS stays on (MS-STS encoder, temporal
 # attention decoder, adversarial fg/bg discriminator); only the sizes shrink
-# so that training fits about 13 minutes on 2 CPU cores:
+# so that training fits about 13-14 minutes on 2 CPU cores:
 # - ResNet-18 layout from scratch at half width (base_channels=32, so
 #   stages of 32/64/128/256 channels) with trainable BN;
 # - width 64, 10 queries, 2 encoder / 3 decoder layers, no dropout (a short
