@@ -8,8 +8,9 @@ runner_type = 'VISRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    # iteration-based logging: "Iter(train) [ 50/6000] ... eta: ..."
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    # iteration-based logging: "Iter(train) [ 50/6000] ... eta: ..."; the
+    # test metrics json written by rank 0 only (mmengine writes it on all)
+    logger=dict(type='VISLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook',
