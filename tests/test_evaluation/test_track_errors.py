@@ -1,3 +1,8 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
@@ -75,3 +80,22 @@ def test_frame_count_mismatch_names_the_video():
                     segmentations=[None])]
     with pytest.raises(ValueError, match='video 1 has 1 frames'):
         track_errors(results, make_gt())
+
+
+def test_cli_prints_the_summary(tmp_path):
+    results = [dict(video_id=1, score=0.9, category_id=1,
+                    segmentations=[rle(box(0, 0, 2, 2))] * 2)]
+    (tmp_path / 'results.json').write_text(json.dumps(results))
+    (tmp_path / 'gt.json').write_text(json.dumps(make_gt()))
+    tool = Path(__file__).resolve().parents[2] / 'tools' / 'analysis_tools' \
+        / 'analyze_track_errors.py'
+    proc = subprocess.run(
+        [sys.executable, str(tool), 'results.json', 'gt.json'],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert '| >= 0.5 | 0.50 |' in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, str(tool), 'missing.json', 'gt.json'],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'missing.json does not exist' in proc.stderr

@@ -17,8 +17,8 @@ Example:
         data/synthetic_vis/annotations/val.json
 """
 import argparse
-import json
 
+from mmvis_msts.datasets.converters import load_json
 from mmvis_msts.evaluation.track_errors import (summarize_track_errors,
                                                 track_errors)
 
@@ -36,10 +36,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    with open(args.results) as f:
-        results = json.load(f)
-    with open(args.ann_file) as f:
-        gt = json.load(f)
+    # load_json names the file when it is missing or not json
+    results = load_json(args.results)
+    gt = load_json(args.ann_file)
     try:
         errors = track_errors(results, gt)
     except ValueError as e:
