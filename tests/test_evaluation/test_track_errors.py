@@ -4,19 +4,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pycocotools.mask as mask_util
 import pytest
 
+from mmvis_msts.datasets.converters import encode_rle
 from mmvis_msts.evaluation.track_errors import (summarize_track_errors,
                                                 track_errors)
 
 H, W = 4, 6
-
-
-def rle(mask):
-    encoded = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-    encoded['counts'] = encoded['counts'].decode()
-    return encoded
 
 
 def box(x1, y1, x2, y2):
@@ -33,11 +27,11 @@ def make_gt():
     ]
     anns = [
         dict(video_id=1, image_id=1, instance_id=5, category_id=1,
-             segmentation=rle(box(0, 0, 2, 2))),
+             segmentation=encode_rle(box(0, 0, 2, 2))),
         dict(video_id=1, image_id=2, instance_id=5, category_id=1,
-             segmentation=rle(box(0, 0, 2, 2))),
+             segmentation=encode_rle(box(0, 0, 2, 2))),
         dict(video_id=1, image_id=2, instance_id=9, category_id=2,
-             segmentation=rle(box(2, 0, 6, 2))),
+             segmentation=encode_rle(box(2, 0, 6, 2))),
     ]
     return dict(
         images=images,
@@ -47,9 +41,9 @@ def make_gt():
 
 
 def test_best_match_and_its_class():
-    circle = [rle(box(0, 0, 2, 2))] * 2
+    circle = [encode_rle(box(0, 0, 2, 2))] * 2
     # covers the star's 8 pixels and 4 more: IoU 8 / 12
-    star_ish = [None, rle(box(2, 0, 6, 3))]
+    star_ish = [None, encode_rle(box(2, 0, 6, 3))]
     results = [
         dict(video_id=1, score=0.9, category_id=1, segmentations=circle),
         # the same mask again with a lower-scoring class: ignored
@@ -84,7 +78,7 @@ def test_frame_count_mismatch_names_the_video():
 
 def test_cli_prints_the_summary(tmp_path):
     results = [dict(video_id=1, score=0.9, category_id=1,
-                    segmentations=[rle(box(0, 0, 2, 2))] * 2)]
+                    segmentations=[encode_rle(box(0, 0, 2, 2))] * 2)]
     (tmp_path / 'results.json').write_text(json.dumps(results))
     (tmp_path / 'gt.json').write_text(json.dumps(make_gt()))
     tool = Path(__file__).resolve().parents[2] / 'tools' / 'analysis_tools' \

@@ -1,7 +1,7 @@
 """Annotation converters (plain functions; the CLIs are in
 tools/dataset_converters/)."""
 from .coco_to_vis import COCO_TO_VIS, relabel_coco, vis_classes
-from .io import load_json, save_json
+from .io import encode_rle, load_json, save_json
 from .masks_to_ytvis import (convert_frame_videos, convert_mask_videos,
                              load_class_map, read_id_mask)
 from .split_vis import split_vis_json

@@ -1,8 +1,11 @@
-"""Json reading and writing for the converters."""
+"""Json reading and writing for the converters (and json-ready RLE)."""
 import json
 import os
 import os.path as osp
 from typing import Any
+
+import numpy as np
+import pycocotools.mask as mask_utils
 
 
 def load_json(path: str) -> Any:
@@ -35,3 +38,18 @@ def save_json(obj: Any, path: str) -> None:
         os.makedirs(folder, exist_ok=True)
     with open(path, 'w') as f:
         json.dump(obj, f)
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """COCO RLE of a binary mask, ready for json.
+
+    Args:
+        mask (np.ndarray): (H, W) bool or 0/1 mask.
+
+    Returns:
+        dict: ``size`` [H, W] and ``counts`` as a str (pycocotools gives
+        bytes); ``pycocotools.mask`` functions accept it as it is.
+    """
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(
+        size=[int(s) for s in rle['size']], counts=rle['counts'].decode())

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .io import load_json
+from .io import encode_rle, load_json
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 _ID_MODES = ('P', 'L', '1', 'I;16', 'I;16L', 'I;16B', 'I')
@@ -166,12 +166,9 @@ def encode_instances(ids: np.ndarray, ignore_value: Optional[int]) -> Dict:
     for instance_id in np.unique(ids):
         if instance_id == 0 or instance_id == ignore_value:
             continue
-        rle = mask_utils.encode(
-            np.asfortranarray((ids == instance_id).astype(np.uint8)))
+        rle = encode_rle(ids == instance_id)
         out[int(instance_id)] = dict(
-            segmentation=dict(
-                size=[int(s) for s in rle['size']],
-                counts=rle['counts'].decode('utf-8')),
+            segmentation=rle,
             area=float(mask_utils.area(rle)),
             bbox=[float(v) for v in mask_utils.toBbox(rle)])
     return out

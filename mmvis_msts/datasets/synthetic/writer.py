@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from ..converters.io import encode_rle
 from .scene import RenderedVideo, render_scene, sample_scene
 from .settings import GENERATOR_VERSION, SyntheticVISSettings
 
@@ -85,16 +86,13 @@ def video_annotations(video: RenderedVideo,
     areas = video.visible.sum(axis=(2, 3))  # (T, K)
     annotations = []
     for t, k in zip(*np.nonzero(areas >= min_visible_area)):
-        rle = mask_utils.encode(
-            np.asfortranarray(video.visible[t, k].astype(np.uint8)))
+        rle = encode_rle(video.visible[t, k])
         annotations.append(
             dict(
                 frame=int(t),
                 instance=int(k),
                 label=int(video.labels[k]),
-                segmentation=dict(
-                    size=[int(s) for s in rle['size']],
-                    counts=rle['counts'].decode('ascii')),
+                segmentation=rle,
                 bbox=[float(v) for v in mask_utils.toBbox(rle)],
                 area=int(areas[t, k])))
     return annotations
