@@ -128,6 +128,11 @@ if ! (cd "${WORK}" && "${PY}" -c 'import mmcv.ops') > /dev/null 2>&1; then
     "module and the build through mmdet's registry (it imports mmdet.models)"
   PYTEST_ARGS+=(-k 'not matches_mmcv and not mmdet_registry')
 fi
+# in worker processes where pytest-xdist is there: a test that crashes the
+# interpreter is then reported by name and the others still run
+if (cd "${WORK}" && "${PY}" -c 'import xdist') > /dev/null 2>&1; then
+  PYTEST_ARGS+=(-p xdist -n 4)
+fi
 (cd "${WORK}" && timeout 120 "${PY}" -m pytest "${ROOT}/tests/test_ops" "${PYTEST_ARGS[@]}") \
   2>&1 | tee "${OUT_DIR}/test_ops.log" | tail -n 25
 [[ "${PIPESTATUS[0]}" -eq 0 ]] || FAILED+=(tests)

@@ -9,8 +9,26 @@
 
 #include <torch/extension.h>
 
+#include <string>
 
 using at::Tensor;
+
+namespace mmvis {
+
+// Integers and shapes go into messages as std::to_string text, never through
+// std::ostream's numeric insertion: built with Ubuntu's gcc 13 against the
+// torch 2.11 CUDA 13 wheel (built with gcc-toolset-13), every integer this
+// extension streamed segfaulted inside libstdc++ (basic_ostream::_M_insert
+// <long>), so a bad argument crashed Python instead of raising.
+inline std::string shape_str(at::IntArrayRef sizes) {
+  std::string text = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    text += (i > 0 ? ", " : "") + std::to_string(sizes[i]);
+  }
+  return text + "]";
+}
+
+}  // namespace mmvis
 
 #define CHECK_CPU_INPUT(x)                                                    \
   TORCH_CHECK((x).device().is_cpu(), #x " must be a CPU tensor, got one on ", \
@@ -23,11 +41,12 @@ using at::Tensor;
 #define CHECK_CONTIGUOUS(x)                                                   \
   TORCH_CHECK((x).is_contiguous(), #x                                        \
               " must be contiguous (call .contiguous() first), got strides ", \
-              (x).strides(), " for shape ", (x).sizes())
+              mmvis::shape_str((x).strides()), " for shape ",                 \
+              mmvis::shape_str((x).sizes()))
 
 #define CHECK_DIM(x, n)                                                       \
-  TORCH_CHECK_VALUE((x).dim() == (n), #x " must have ", (n),                 \
-                    " dimensions, got shape ", (x).sizes())
+  TORCH_CHECK_VALUE((x).dim() == (n), #x " must have " #n                   \
+                    " dimensions, got shape ", mmvis::shape_str((x).sizes()))
 
 #define CHECK_DTYPE(x, dtype)                                                 \
   TORCH_CHECK_VALUE((x).scalar_type() == (dtype), #x " must be ", (dtype),   \
@@ -51,7 +70,8 @@ using at::Tensor;
 // Checks x.sizes() == expected (a std::vector<int64_t> or IntArrayRef).
 #define CHECK_SHAPE(x, expected)                                              \
   TORCH_CHECK_VALUE((x).sizes() == at::IntArrayRef(expected), #x            \
-                    " must have shape ", at::IntArrayRef(expected), ", got ", \
-                    (x).sizes())
+                    " must have shape ",                                      \
+                    mmvis::shape_str(at::IntArrayRef(expected)), ", got ",    \
+                    mmvis::shape_str((x).sizes()))
 
 #endif  // MMVIS_PYTORCH_CPP_HELPER_HPP

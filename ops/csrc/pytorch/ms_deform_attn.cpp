@@ -46,18 +46,20 @@ void check_levels(const Tensor& spatial_shapes,
   int64_t tokens = 0;
   for (int64_t l = 0; l < shapes.size(0); ++l) {
     const int64_t height = shape_ptr[2 * l], width = shape_ptr[2 * l + 1];
-    TORCH_CHECK_VALUE(height > 0 && width > 0, "spatial_shapes[", l,
-                      "] must be a positive (H, W), got (", height, ", ",
-                      width, ")");
-    TORCH_CHECK_VALUE(start_ptr[l] == tokens, "level_start_index[", l,
-                      "] must be ", tokens,
+    // numbers as text: see mmvis::shape_str
+    TORCH_CHECK_VALUE(height > 0 && width > 0, "spatial_shapes[",
+                      std::to_string(l), "] must be a positive (H, W), got ",
+                      mmvis::shape_str({height, width}));
+    TORCH_CHECK_VALUE(start_ptr[l] == tokens, "level_start_index[",
+                      std::to_string(l), "] must be ", std::to_string(tokens),
                       " (the number of tokens in the levels before it), got ",
-                      start_ptr[l]);
+                      std::to_string(start_ptr[l]));
     tokens += height * width;
   }
   TORCH_CHECK_VALUE(tokens == num_keys,
-                    "spatial_shapes describe sum(H * W) = ", tokens,
-                    " tokens but value.size(1) is ", num_keys);
+                    "spatial_shapes describe sum(H * W) = ",
+                    std::to_string(tokens), " tokens but value.size(1) is ",
+                    std::to_string(num_keys));
 }
 
 void check_inputs(const Tensor& value, const Tensor& spatial_shapes,
@@ -74,7 +76,7 @@ void check_inputs(const Tensor& value, const Tensor& spatial_shapes,
   CHECK_DIM(attn_weight, 5);
   CHECK_SAME_DTYPE(attn_weight, value);
   TORCH_CHECK_VALUE(im2col_step > 0, "im2col_step must be positive, got ",
-                    im2col_step);
+                    std::to_string(im2col_step));
 
   CHECK_SAME_DEVICE(spatial_shapes, value);
   CHECK_SAME_DEVICE(level_start_index, value);
