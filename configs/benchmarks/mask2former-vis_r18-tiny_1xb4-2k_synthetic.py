@@ -173,7 +173,7 @@ base_lr = 1e-3
 warmup_iters = 100
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=base_lr, weight_decay=1e-4, foreach=True),
+    optimizer=dict(type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 param_scheduler = [
     dict(

