@@ -1,7 +1,7 @@
 # The anchor of the main-job benchmark: mmdet's own Mask2Former-VIS
 # (Mask2FormerVideo + Mask2FormerTrackHead) made tiny with the budget of the
 # tiny MS-STS config, on the same data, clips, schedule and optimiser:
-# ResNet-18 layout from scratch at half width (trainable BN), 64
+# ResNet-18 layout from scratch at half width (deep stem, GroupNorm), 64
 # channels, 10 queries, 2 pixel-decoder encoder layers, 3 decoder layers,
 # 3-frame training clips, 80 px short side. Used by
 # tools/analysis_tools/benchmark_main_job.py; see docs/main_job.md.
@@ -32,10 +32,11 @@ model = dict(
         type='ResNet',
         depth=18,
         base_channels=base_channels,
+        deep_stem=True,  # the backbone of the tiny MS-STS config
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         norm_eval=False,
         style='pytorch',
         init_cfg=None),

@@ -3,7 +3,7 @@
 # attention decoder, adversarial fg/bg discriminator); only the sizes shrink
 # so that training fits about 13-14 minutes on 2 CPU cores:
 # - ResNet-18 layout from scratch at half width (base_channels=32, so
-#   stages of 32/64/128/256 channels) with trainable BN;
+#   stages of 32/64/128/256 channels), deep stem, GroupNorm;
 # - width 64, 10 queries, 2 encoder / 3 decoder layers, no dropout (a short
 #   schedule on 1,200 videos under-fits rather than over-fits);
 # - 3-frame training clips (the key frame and its two neighbours); test runs
@@ -59,10 +59,14 @@ model = dict(
         type='ResNet',
         depth=18,
         base_channels=base_channels,
+        # three 3x3 convs instead of the 7x7 and GroupNorm instead of BN:
+        # together they lifted the class accuracy of the found tracks from
+        # 0.55 to 0.70 (each alone: no clear gain; docs/main_job.md)
+        deep_stem=True,
         num_stages=4,
         out_indices=(1, 2, 3),
         frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
         norm_eval=False,
         style='pytorch',
         init_cfg=None),

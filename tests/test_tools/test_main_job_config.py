@@ -102,6 +102,11 @@ def test_msts_main_job_config(data_root):
 def test_mask2former_benchmark_config(data_root):
     cfg = load(M2F_CONFIG, data_root)
     assert cfg.model.type == 'Mask2FormerVideo'
+    # a like-for-like anchor: the backbone of the main job's config (only
+    # the stages it returns differ: Mask2Former's pixel decoder takes 4)
+    msts_backbone = Config.fromfile(str(MSTS_CONFIG)).model.backbone
+    for key in ('depth', 'base_channels', 'deep_stem', 'norm_cfg'):
+        assert cfg.model.backbone[key] == msts_backbone[key], key
     assert cfg.model.track_head.num_queries == 10
     assert cfg.model.track_head.transformer_decoder.num_layers == 3
     _, _, log_vars, result, changed, video = train_and_predict(cfg)
