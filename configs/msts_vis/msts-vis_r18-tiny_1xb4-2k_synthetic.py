@@ -61,7 +61,7 @@ model = dict(
         base_channels=base_channels,
         # three 3x3 convs instead of the 7x7 and GroupNorm instead of BN:
         # together they lifted the class accuracy of the found tracks from
-        # 0.55 to 0.70 (each alone: no clear gain; docs/main_job.md)
+        # 0.55 to 0.73-0.84 (each alone: no clear gain; docs/main_job.md)
         deep_stem=True,
         num_stages=4,
         out_indices=(1, 2, 3),
@@ -155,7 +155,7 @@ optim_wrapper = dict(
     model=dict(
         type='OptimWrapper',
         # fused: one kernel over all tensors of a param group (the CPU
-        # default is a per-tensor loop; about 2x faster than foreach here)
+        # default is a per-tensor loop)
         optimizer=dict(
             type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True),
         clip_grad=dict(max_norm=1.0, norm_type=2),
