@@ -1,10 +1,9 @@
 """Compiled ops of mmvis-msts and their pure-PyTorch references."""
-from .ms_deform_attn import (MultiScaleDeformableAttention,
-                             MultiScaleDeformableAttnFunction, ext_available,
-                             ms_deform_attn, ms_deform_attn_pytorch)
+from .ms_deform_attn import (MSDeformAttn, MultiScaleDeformableAttnFunction,
+                             ext_available, ms_deform_attn,
+                             ms_deform_attn_pytorch)
 
 __all__ = [
     'ms_deform_attn', 'ms_deform_attn_pytorch',
-    'MultiScaleDeformableAttnFunction', 'MultiScaleDeformableAttention',
-    'ext_available'
+    'MultiScaleDeformableAttnFunction', 'MSDeformAttn', 'ext_available'
 ]

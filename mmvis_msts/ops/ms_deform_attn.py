@@ -5,13 +5,15 @@ Three units, as in ``mmcv/ops/multi_scale_deform_attn.py``:
 * :class:`MultiScaleDeformableAttnFunction`: autograd Function over the
   compiled kernels of ``mmvis_msts._ext`` (CPU and, when built with it, CUDA);
 * :func:`ms_deform_attn_pytorch`: the pure-PyTorch reference;
-* :class:`MultiScaleDeformableAttention`: the registered module, a drop-in
+* :class:`MSDeformAttn`: the registered module, a drop-in
   for ``mmcv.ops.MultiScaleDeformableAttention`` with a public :meth:`sample`.
 
 :func:`ms_deform_attn` dispatches between the kernel and the reference.
 
-Dimension letters: B batch (clips x frames), S flattened value tokens over all
-levels, Lq queries, M heads, Dh channels per head, L levels, P sampling points.
+Shapes use the package notation (``mmvis_msts``): B*T frames (the batch of
+every call: frames are folded into it), S flattened value tokens over all
+levels, Lq queries, M heads, Dh channels per head, L levels, P sampling
+points.
 """
 import math
 import warnings
@@ -50,18 +52,18 @@ class MultiScaleDeformableAttnFunction(Function):
         """Run the kernel.
 
         Args:
-            value (Tensor): (B, S, M, Dh) values of all levels, flattened.
+            value (Tensor): (B*T, S, M, Dh) values of all levels, flattened.
             value_spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l).
             value_level_start_index (Tensor): (L,) int64 start of each level
                 in S.
-            sampling_locations (Tensor): (B, Lq, M, L, P, 2) normalised
+            sampling_locations (Tensor): (B*T, Lq, M, L, P, 2) normalised
                 (x, y) in [0, 1].
-            attention_weights (Tensor): (B, Lq, M, L, P) weights.
+            attention_weights (Tensor): (B*T, Lq, M, L, P) weights.
             im2col_step (int): Batch items per CUDA launch (chunks of
-                min(B, im2col_step); B need not be a multiple of it).
+                min(B*T, im2col_step); B*T need not be a multiple of it).
 
         Returns:
-            Tensor: (B, Lq, M * Dh) weighted sums of the sampled values.
+            Tensor: (B*T, Lq, M * Dh) weighted sums of the sampled values.
         """
         if ext_module is None:
             raise RuntimeError(
@@ -91,7 +93,7 @@ class MultiScaleDeformableAttnFunction(Function):
         """Gradients of value, sampling_locations and attention_weights.
 
         Args:
-            grad_output (Tensor): (B, Lq, M * Dh) gradient of the output.
+            grad_output (Tensor): (B*T, Lq, M * Dh) gradient of the output.
 
         Returns:
             tuple: (grad_value, None, None, grad_sampling_locations,
@@ -124,14 +126,14 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor,
     """Pure-PyTorch reference of multi-scale deformable attention.
 
     Args:
-        value (Tensor): (B, S, M, Dh) values of all levels, flattened.
+        value (Tensor): (B*T, S, M, Dh) values of all levels, flattened.
         spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l) of each level.
-        sampling_locations (Tensor): (B, Lq, M, L, P, 2) normalised (x, y)
+        sampling_locations (Tensor): (B*T, Lq, M, L, P, 2) normalised (x, y)
             in [0, 1]; points outside sample zeros.
-        attention_weights (Tensor): (B, Lq, M, L, P) weights.
+        attention_weights (Tensor): (B*T, Lq, M, L, P) weights.
 
     Returns:
-        Tensor: (B, Lq, M * Dh) weighted sums of the sampled values.
+        Tensor: (B*T, Lq, M * Dh) weighted sums of the sampled values.
     """
     bs, _, num_heads, head_dims = value.shape
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
@@ -141,10 +143,10 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor,
     sampling_grids = 2 * sampling_locations - 1
     sampled = []
     for level, (h, w) in enumerate(spatial_shapes):
-        # (B, H*W, M, Dh) -> (B*M, Dh, H, W)
+        # (B*T, H*W, M, Dh) -> (B*T*M, Dh, H, W)
         level_value = value_list[level].flatten(2).transpose(1, 2).reshape(
             bs * num_heads, head_dims, int(h), int(w))
-        # (B, Lq, M, P, 2) -> (B*M, Lq, P, 2)
+        # (B*T, Lq, M, P, 2) -> (B*T*M, Lq, P, 2)
         level_grid = sampling_grids[:, :, :, level].transpose(1,
                                                               2).flatten(0, 1)
         sampled.append(
@@ -154,12 +156,12 @@ def ms_deform_attn_pytorch(value: Tensor, spatial_shapes: Tensor,
                 mode='bilinear',
                 padding_mode='zeros',
                 align_corners=False))
-    # (B, Lq, M, L, P) -> (B*M, 1, Lq, L*P)
+    # (B*T, Lq, M, L, P) -> (B*T*M, 1, Lq, L*P)
     weights = attention_weights.transpose(1,
                                           2).reshape(bs * num_heads, 1,
                                                      num_queries,
                                                      num_levels * num_points)
-    # (B*M, Dh, Lq, L*P) -> (B, M*Dh, Lq)
+    # (B*T*M, Dh, Lq, L*P) -> (B*T, M*Dh, Lq)
     output = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
     output = output.view(bs, num_heads * head_dims, num_queries)
     return output.transpose(1, 2).contiguous()
@@ -206,16 +208,16 @@ def ms_deform_attn(value: Tensor,
     :func:`ms_deform_attn_pytorch` and warns once.
 
     Args:
-        value (Tensor): (B, S, M, Dh) values of all levels, flattened.
+        value (Tensor): (B*T, S, M, Dh) values of all levels, flattened.
         spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l) of each level.
         level_start_index (Tensor): (L,) int64 start of each level in S.
-        sampling_locations (Tensor): (B, Lq, M, L, P, 2) normalised (x, y)
+        sampling_locations (Tensor): (B*T, Lq, M, L, P, 2) normalised (x, y)
             in [0, 1]; points outside sample zeros.
-        attention_weights (Tensor): (B, Lq, M, L, P) weights.
+        attention_weights (Tensor): (B*T, Lq, M, L, P) weights.
         im2col_step (int): Batch items per CUDA launch. Defaults to 64.
 
     Returns:
-        Tensor: (B, Lq, M * Dh) weighted sums of the sampled values.
+        Tensor: (B*T, Lq, M * Dh) weighted sums of the sampled values.
     """
     missing = _missing_kernel(value.device)
     if missing is not None:
@@ -243,8 +245,8 @@ def ms_deform_attn(value: Tensor,
         attention_weights.contiguous(), im2col_step)
 
 
-@MODELS.register_module(name='MSDeformAttn')
-class MultiScaleDeformableAttention(BaseModule):
+@MODELS.register_module()
+class MSDeformAttn(BaseModule):
     """Multi-scale deformable attention (Deformable DETR) on
     :func:`ms_deform_attn`.
 
@@ -264,7 +266,7 @@ class MultiScaleDeformableAttention(BaseModule):
         dropout (float): Dropout on the projected output before the
             residual. Defaults to 0.1.
         batch_first (bool): Whether forward's query/value/identity are
-            (B, N, C) instead of (N, B, C). Defaults to False.
+            (B*T, Lq, C) instead of (Lq, B*T, C). Defaults to False.
         norm_cfg (dict, optional): Unused; kept for mmcv's signature.
             Defaults to None.
         init_cfg (dict, optional): Initialisation config; like mmcv,
@@ -341,25 +343,25 @@ class MultiScaleDeformableAttention(BaseModule):
         """Attention-weighted sampled values, before ``output_proj``.
 
         Args:
-            query (Tensor): (B, Lq, C) queries with their position embedding
+            query (Tensor): (B*T, Lq, C) queries with their position embedding
                 already added.
-            value (Tensor): (B, S, C) flattened multi-level features.
-            reference_points (Tensor): (B, Lq, L, 2) normalised (x, y) points
-                in [0, 1], or (B, Lq, L, 4) boxes (cx, cy, w, h).
+            value (Tensor): (B*T, S, C) flattened multi-level features.
+            reference_points (Tensor): (B*T, Lq, L, 2) normalised (x, y) points
+                in [0, 1], or (B*T, Lq, L, 4) boxes (cx, cy, w, h).
             spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l).
             level_start_index (Tensor): (L,) int64 start of each level in S.
-            key_padding_mask (Tensor, optional): (B, S) bool, True at padded
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at padded
                 tokens (their values are zeroed). Defaults to None.
 
         Returns:
-            Tensor: (B, Lq, C_v) with C_v = embed_dims * value_proj_ratio.
+            Tensor: (B*T, Lq, C_v) with C_v = embed_dims * value_proj_ratio.
         """
         bs, num_query, _ = query.shape
         _, num_value, _ = value.shape
         value = self.value_proj(value)
         if key_padding_mask is not None:
             value = value.masked_fill(key_padding_mask[..., None], 0.0)
-        # (B, S, C_v) -> (B, S, M, Dh)
+        # (B*T, S, C_v) -> (B*T, S, M, Dh)
         value = value.view(bs, num_value, self.num_heads, -1)
         sampling_offsets = self.sampling_offsets(query).view(
             bs, num_query, self.num_heads, self.num_levels, self.num_points, 2)
@@ -407,17 +409,17 @@ class MultiScaleDeformableAttention(BaseModule):
         output_proj(sample(...)))``.
 
         Args:
-            query (Tensor): (Lq, B, C), or (B, Lq, C) if ``batch_first``.
+            query (Tensor): (Lq, B*T, C), or (B*T, Lq, C) if ``batch_first``.
             key (Tensor, optional): Unused; kept for mmcv's signature.
-            value (Tensor, optional): (S, B, C), or (B, S, C) if
+            value (Tensor, optional): (S, B*T, C), or (B*T, S, C) if
                 ``batch_first``. Defaults to ``query``.
             identity (Tensor, optional): Residual, shaped as ``query``.
                 Defaults to ``query`` (before adding ``query_pos``).
             query_pos (Tensor, optional): Position embedding added to
                 ``query``, shaped as ``query``. Defaults to None.
-            key_padding_mask (Tensor, optional): (B, S) bool, True at padded
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at padded
                 tokens. Defaults to None.
-            reference_points (Tensor): (B, Lq, L, 2) points or (B, Lq, L, 4)
+            reference_points (Tensor): (B*T, Lq, L, 2) points or (B*T, Lq, L, 4)
                 boxes, normalised to [0, 1].
             spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l).
             level_start_index (Tensor): (L,) int64 start of each level in S.
@@ -433,13 +435,13 @@ class MultiScaleDeformableAttention(BaseModule):
         if query_pos is not None:
             query = query + query_pos
         if not self.batch_first:
-            # (N, B, C) -> (B, N, C)
+            # (Lq, B*T, C) -> (B*T, Lq, C), value likewise
             query = query.permute(1, 0, 2)
             value = value.permute(1, 0, 2)
         output = self.output_proj(
             self.sample(query, value, reference_points, spatial_shapes,
                         level_start_index, key_padding_mask))
         if not self.batch_first:
-            # (B, Lq, C) -> (Lq, B, C)
+            # (B*T, Lq, C) -> (Lq, B*T, C)
             output = output.permute(1, 0, 2)
         return self.dropout(output) + identity

@@ -137,6 +137,49 @@ def test_one_of_two_tracks_found():
     assert evaluate([video]) == dict(zip(KEYS, (ap, ap, ap, 0.5, 0.5)))
 
 
+def test_wrong_class_scores_zero():
+    # The exact masks, labelled 'train' instead of 'car'. 'car' has a GT
+    # track and no detection: precision and recall 0. 'train' has no GT
+    # track: precision -1, which the mean over classes leaves out. Every
+    # number is 0.
+    gt = [box_mask(0, 0, 4, 5)] * 2
+    video = make_video(1, 1, [track(1, 0, gt)], [track(1, 1, gt, 0.9)], 2)
+    assert evaluate([video]) == dict.fromkeys(KEYS, 0.0)
+
+
+def test_mean_over_classes_with_one_class_missed():
+    # A 'car' and a 'train' track; only the car is predicted (exactly).
+    # car: AP 1, recall 1; train: AP 0, recall 0 (GT, no detection). Each
+    # number is the mean over the 2 classes: 0.5.
+    car = [box_mask(0, 0, 4, 4)] * 3
+    train = [box_mask(4, 5, 8, 10)] * 3
+    video = make_video(1, 1,
+                       [track(1, 0, car), track(2, 1, train)],
+                       [track(1, 0, car, 0.9)], 3)
+    assert evaluate([video]) == dict.fromkeys(KEYS, 0.5)
+
+
+def test_interpolated_precision_after_a_false_positive():
+    # Two GT cars; detections by score: exact match of A (0.9), a false
+    # positive that overlaps neither (0.8), exact match of B (0.7).
+    # Cumulative precision (1, 1/2, 2/3) at recall (1/2, 1/2, 1);
+    # interpolated (max to the right): (1, 2/3, 2/3). COCO's 101 recall
+    # points: 0, 0.01, ..., 0.5 (51 points) take precision 1 and
+    # 0.51, ..., 1 (50 points) take 2/3, at every IoU threshold:
+    # AP = (51 + 50 * 2/3) / 101 = 0.835. AR@1 keeps the first detection
+    # of the video (recall 1/2), AR@10 all three (recall 1).
+    a = [box_mask(0, 0, 4, 4)] * 2
+    b = [box_mask(4, 5, 8, 10)] * 2
+    fp = [box_mask(0, 6, 3, 10)] * 2
+    video = make_video(
+        1, 1, [track(1, 0, a), track(2, 0, b)],
+        [track(1, 0, a, 0.9),
+         track(2, 0, fp, 0.8),
+         track(3, 0, b, 0.7)], 2)
+    ap = round((51 + 50 * 2 / 3) / 101, 3)
+    assert evaluate([video]) == dict(zip(KEYS, (ap, ap, ap, 0.5, 1.0)))
+
+
 def test_spatio_temporal_iou_between_thresholds():
     # GT: a 4x4 box on all 3 frames (48 px). Prediction: the same box on
     # frames 0-1, empty on frame 2 -> IoU = 32 / 48 = 2/3. It matches at

@@ -11,7 +11,7 @@ import torch
 from mmdet.registry import MODELS
 from torch.autograd import gradcheck
 
-from mmvis_msts.ops import (MultiScaleDeformableAttention,
+from mmvis_msts.ops import (MSDeformAttn,
                             MultiScaleDeformableAttnFunction, ext_available,
                             ms_deform_attn, ms_deform_attn_pytorch)
 from mmvis_msts.ops.ext_loader import load_ext
@@ -206,6 +206,40 @@ def test_points_outside_sample_zero(device):
     assert torch.count_nonzero(out) == 0
 
 
+@pytest.mark.parametrize('device', DEVICES)
+def test_kernel_and_reference_match_a_hand_computed_sample(device):
+    # The kernels are checked against ms_deform_attn_pytorch everywhere
+    # else; here both meet values computed by hand. One head, one channel.
+    # Level 0 is 2x3 with values [[1, 2, 3], [4, 5, 6]], level 1 is 1x1
+    # with value 10. A normalised (x, y) samples pixel (x * W - 0.5,
+    # y * H - 0.5) bilinearly; pixels outside the map count as 0.
+    value = torch.tensor([1., 2, 3, 4, 5, 6, 10]).view(1, 7, 1, 1)
+    shapes = torch.tensor([[2, 3], [1, 1]])
+    starts = torch.tensor([0, 6])
+    # query 0, level 0: centre of pixel (1, 0) -> 2; the corner shared by
+    # pixels (0, 0), (1, 0), (0, 1), (1, 1) -> (1 + 2 + 4 + 5) / 4 = 3.
+    # Level 1: its centre -> 10; pixel (1.5, 0), off the map -> 0.
+    query0 = [[[0.5, 0.25], [1 / 3, 0.5]], [[0.5, 0.5], [2.0, 0.5]]]
+    # query 1, level 0: pixel (-0.5, 0), half a pixel left of pixel (0, 0)
+    # -> 1 / 2; centre of pixel (2, 1) -> 6. Level 1: its centre -> 10;
+    # pixel (0, 0.5), half a pixel below it -> 10 / 2 = 5.
+    query1 = [[[0.0, 0.25], [5 / 6, 0.75]], [[0.5, 0.5], [0.5, 1.0]]]
+    loc = torch.tensor([query0, query1],
+                       dtype=torch.float64).view(1, 2, 1, 2, 2, 2)
+    attn = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.25] * 4],
+                        dtype=torch.float64).view(1, 2, 1, 2, 2)
+    # 0.1 * 2 + 0.2 * 3 + 0.3 * 10 + 0.4 * 0 = 3.8;
+    # 0.25 * (0.5 + 6 + 10 + 5) = 5.375
+    expected = torch.tensor([3.8, 5.375], dtype=torch.float64).view(1, 2, 1)
+    value, shapes, starts, loc, attn = (
+        t.to(device) for t in (value.double(), shapes, starts, loc, attn))
+    torch.testing.assert_close(
+        ms_deform_attn_pytorch(value, shapes, loc, attn), expected.to(device))
+    torch.testing.assert_close(
+        MultiScaleDeformableAttnFunction.apply(value, shapes, starts, loc,
+                                               attn, 64), expected.to(device))
+
+
 def test_dispatcher_uses_kernel_and_matches_reference():
     inputs = make_inputs(dtype=torch.float32)
     value, shapes, starts, loc, attn = inputs
@@ -394,7 +428,7 @@ def test_module_matches_mmcv(batch_first, box_refs, value_proj_ratio):
     torch.manual_seed(0)
     theirs = MMCVMultiScaleDeformableAttention(**cfg)
     torch.manual_seed(0)
-    ours = MultiScaleDeformableAttention(**cfg)
+    ours = MSDeformAttn(**cfg)
     # same layers, created and initialised in the same order
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for key, param in theirs.state_dict().items():
@@ -416,12 +450,12 @@ def test_module_matches_mmcv(batch_first, box_refs, value_proj_ratio):
 def test_module_builds_from_mmdet_registry():
     module = MODELS.build(
         dict(type='MSDeformAttn', embed_dims=32, num_heads=4, num_levels=2))
-    assert isinstance(module, MultiScaleDeformableAttention)
+    assert isinstance(module, MSDeformAttn)
     assert module.sampling_offsets.out_features == 4 * 2 * 4 * 2
 
 
 def test_module_sample_is_forward_before_output_proj():
-    module = MultiScaleDeformableAttention(
+    module = MSDeformAttn(
         embed_dims=32,
         num_heads=4,
         num_levels=2,
@@ -441,11 +475,11 @@ def test_module_sample_is_forward_before_output_proj():
 
 def test_module_rejects_bad_config_and_reference_points():
     with pytest.raises(ValueError, match='divisible by num_heads'):
-        MultiScaleDeformableAttention(embed_dims=30, num_heads=4)
+        MSDeformAttn(embed_dims=30, num_heads=4)
     with pytest.raises(ValueError, match='value_proj_ratio = 20'):
-        MultiScaleDeformableAttention(
+        MSDeformAttn(
             embed_dims=32, num_heads=8, value_proj_ratio=0.625)
-    module = MultiScaleDeformableAttention(
+    module = MSDeformAttn(
         embed_dims=32, num_heads=4, num_levels=2, batch_first=True).double()
     inputs = make_module_inputs(batch_first=True, box_refs=False)
     inputs['reference_points'] = torch.rand(2, 7, 2, 3, dtype=torch.float64)

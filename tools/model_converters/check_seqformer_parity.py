@@ -13,7 +13,7 @@ of tensors written by the public code for one clip of T frames (see
 * ``pred_logits`` (Q, K+2): last-layer class logits (``pred_logits``);
 * ``pred_boxes`` (T, Q, 4): last-layer per-frame boxes, normalised cxcywh;
 * ``pred_masks`` (Q, T, H/4, W/4): last-layer mask logits of every query;
-* ``memory`` (T, N, C), optional: the encoder output.
+* ``memory`` (T, S, C), optional: the encoder output.
 
 The project's model (eval mode, the reference's dtype) runs backbone -> neck
 -> head on the same tensor; the script prints the max abs difference of each
@@ -77,7 +77,7 @@ def run_project_model(model: torch.nn.Module, inputs: Tensor,
 
     Returns:
         dict[str, Tensor]: ``cls_scores`` (Q, K), ``bbox_preds`` (T, Q, 4),
-        ``mask_logits`` (Q, T, H/4, W/4) and ``memory`` (T, N, C).
+        ``mask_logits`` (Q, T, H/4, W/4) and ``memory`` (T, S, C).
     """
     from mmdet.structures import DetDataSample, TrackDataSample
 
@@ -94,15 +94,15 @@ def run_project_model(model: torch.nn.Module, inputs: Tensor,
     head = model.track_head
     with torch.no_grad():
         outs = head(model.extract_feat(inputs[None]), [sample])
-        num_queries = outs['cls_scores'].size(2)
+        num_queries = outs.cls_scores.size(2)
         query_inds = torch.arange(num_queries)
         mask_logits = head.mask_logits(outs, -1, torch.zeros_like(query_inds),
                                        query_inds)
     memory = torch.cat(
-        [m.flatten(2).transpose(1, 2) for m in outs['mlvl_memory']], 1)
+        [m.flatten(2).transpose(1, 2) for m in outs.mlvl_memory], 1)
     return dict(
-        cls_scores=outs['cls_scores'][-1, 0],
-        bbox_preds=outs['bbox_preds'][-1, 0],
+        cls_scores=outs.cls_scores[-1, 0],
+        bbox_preds=outs.bbox_preds[-1, 0],
         mask_logits=mask_logits,
         memory=memory)
 

@@ -1,6 +1,6 @@
-# MS-STS VIS, ResNet-50 (DESIGN 3): SeqFormer plus (a) the MS-STS branch in
-# every encoder layer, (b) temporal attention in every decoder layer and
-# (c) the training-only fg/bg discriminator.
+# MS-STS VIS, ResNet-50 (docs/design.md §3): SeqFormer plus (a) the MS-STS
+# branch in every encoder layer, (b) temporal attention in every decoder
+# layer and (c) the training-only fg/bg discriminator.
 _base_ = './seqformer_r50.py'
 
 embed_dims = 256
@@ -33,5 +33,5 @@ model = dict(
         in_channels=embed_dims,
         channels=64,
         head_channels=(128, 256)),
-    # not given by the paper (METHOD_NOTES 5.3)
+    # not given by the paper (docs/design.md §6.4)
     adv_loss_weight=0.1)

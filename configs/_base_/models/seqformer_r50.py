@@ -1,4 +1,4 @@
-# SeqFormer, ResNet-50 (DESIGN 2): the base of MS-STS VIS, which
+# SeqFormer, ResNet-50 (docs/design.md §2): the base of MS-STS VIS, which
 # msts-vis_r50.py builds by switching the three additions on.
 num_classes = 40
 num_queries = 300

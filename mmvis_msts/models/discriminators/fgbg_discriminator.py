@@ -1,4 +1,8 @@
-"""Foreground/background PatchGAN discriminator (training only)."""
+"""Foreground/background PatchGAN discriminator (training only).
+
+Shapes use the package notation (``mmvis_msts``): B*T frames, C channels,
+H_s and W_s the size at stride s.
+"""
 from typing import List, Sequence
 
 import torch
@@ -11,9 +15,11 @@ from torch import Tensor, nn
 
 @MODELS.register_module()
 class FgBgDiscriminator(BaseModule):
-    """PatchGAN on [frame, stride-8 encoder features, fg mask] (DESIGN 3c).
+    """PatchGAN on [frame, stride-8 encoder features, fg mask].
 
-    Layout (after the authors' unused ``PatchGAN``, METHOD_NOTES 5.2):
+    docs/design.md §3c; the layout follows the authors' released but unused
+    PatchGAN (docs/design.md §6.3). It takes the :attr:`num_levels` finest
+    encoder levels (strides 8, 16 and 32):
 
     1. 3x3 conv on the concatenated ``img_channels + in_channels +
        mask_channels`` input, LeakyReLU.
@@ -78,17 +84,22 @@ class FgBgDiscriminator(BaseModule):
         ])
         self.logits = nn.Conv2d(widths[-1], 1, 3, padding=1)
 
+    @property
+    def num_levels(self) -> int:
+        """Encoder levels taken, finest first: strides 8, 16 and 32."""
+        return 1 + len(self.lateral_convs)
+
     def _check_inputs(self, frames: Tensor, feats: List[Tensor],
                       mask: Tensor) -> None:
         """Raise a ValueError naming the first inconsistent input."""
-        if len(feats) != 3:
-            raise ValueError(f'expected features at strides 8/16/32, got '
-                             f'{len(feats)} maps')
+        if len(feats) != self.num_levels:
+            raise ValueError(f'expected {self.num_levels} encoder levels '
+                             f'(strides 8/16/32), got {len(feats)} maps')
         expected = [(self.img_channels, frames), (self.mask_channels, mask)]
         expected += [(self.in_channels, feat) for feat in feats]
         for channels, x in expected:
             if x.dim() != 4 or x.size(1) != channels:
-                raise ValueError(f'expected (N, {channels}, H, W) input, got '
+                raise ValueError(f'expected (B*T, {channels}, H, W) input, got '
                                  f'shape {tuple(x.shape)}')
         size = feats[0].shape[-2:]
         if frames.shape[-2:] != size or mask.shape[-2:] != size:
@@ -101,14 +112,15 @@ class FgBgDiscriminator(BaseModule):
         """Score every patch as real (GT mask) or fake (predicted mask).
 
         Args:
-            frames (Tensor): (N, 3, H8, W8) frames resized to stride 8.
-            feats (list[Tensor]): Encoder features (N, C, H_l, W_l) at
-                strides 8, 16 and 32; each coarser map must match the size
-                of the previous one after a x2 max-pool (ceil(H / 2)).
-            mask (Tensor): (N, 1, H8, W8) foreground mask in [0, 1].
+            frames (Tensor): (B*T, 3, H_8, W_8) frames resized to stride 8.
+            feats (list[Tensor]): :attr:`num_levels` encoder maps
+                (B*T, C, H_s, W_s) at strides 8, 16 and 32; each coarser map
+                must match the size of the previous one after a x2 max-pool
+                (ceil(H / 2)).
+            mask (Tensor): (B*T, 1, H_8, W_8) foreground mask in [0, 1].
 
         Returns:
-            Tensor: (N, 1, h, w) patch logits at stride 32 (no sigmoid).
+            Tensor: (B*T, 1, H_32, W_32) patch logits (no sigmoid).
         """
         self._check_inputs(frames, feats, mask)
         x = self.stem(torch.cat([frames, feats[0], mask], dim=1))
@@ -121,12 +133,12 @@ class FgBgDiscriminator(BaseModule):
         """Add the (projected) coarser features after a downsampling.
 
         Args:
-            x (Tensor): (N, channels, h, w) downsampled map.
-            feat (Tensor): (N, C, h, w) encoder features.
+            x (Tensor): (B*T, channels, H_s, W_s) downsampled map.
+            feat (Tensor): (B*T, C, H_s, W_s) encoder features.
             index (int): 0 for stride 16, 1 for stride 32.
 
         Returns:
-            Tensor: (N, channels, h, w).
+            Tensor: (B*T, channels, H_s, W_s).
         """
         if x.shape[-2:] != feat.shape[-2:]:
             raise ValueError(f'stride-{16 << index} features have size '

@@ -1,6 +1,6 @@
-from .msts_attention import (InterScaleTemporalAttention,
+from .mssts_attention import (InterScaleTemporalAttention,
                              IntraScaleTemporalAttention, MSSTSAttention)
-from .msts_encoder import MSSTSEncoder, MSSTSEncoderLayer
+from .mssts_encoder import MSSTSEncoder, MSSTSEncoderLayer
 from .seqformer_cross_attention import SeqFormerCrossAttention
 from .seqformer_decoder import SeqFormerDecoder, SeqFormerDecoderLayer
 from .seqformer_encoder import SeqFormerEncoder, SeqFormerEncoderLayer

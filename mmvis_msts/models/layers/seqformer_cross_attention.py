@@ -4,10 +4,10 @@ from typing import Optional, Tuple
 from mmengine.model import xavier_init
 from torch import Tensor, nn
 
-from mmvis_msts.ops import MultiScaleDeformableAttention
+from mmvis_msts.ops import MSDeformAttn
 
 
-class SeqFormerCrossAttention(MultiScaleDeformableAttention):
+class SeqFormerCrossAttention(MSDeformAttn):
     """Deformable cross-attention driven by box queries, with an instance
     and a box output projection.
 
@@ -17,7 +17,7 @@ class SeqFormerCrossAttention(MultiScaleDeformableAttention):
     SeqFormer's ``MSDeformAttn`` ('decode' mode) one to one.
 
     Args:
-        Same as :class:`mmvis_msts.ops.MultiScaleDeformableAttention`
+        Same as :class:`mmvis_msts.ops.MSDeformAttn`
         (``batch_first=True`` is required).
     """
 
@@ -55,14 +55,14 @@ class SeqFormerCrossAttention(MultiScaleDeformableAttention):
         Args:
             query (Tensor): (B*T, Q, C) box queries, clip-major.
             query_pos (Tensor): (B*T, Q, C) query position embedding.
-            value (Tensor): (B*T, N, C) memory of each frame.
-            key_padding_mask (Tensor, optional): (B*T, N) bool, True at
+            value (Tensor): (B*T, S, C) memory of each frame.
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at
                 padding.
             reference_points (Tensor): (B*T, Q, L, 2) points or
                 (B*T, Q, L, 4) boxes (cx, cy, w, h), normalized and
                 valid-ratio scaled.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) per level.
-            level_start_index (Tensor): (L,) start of each level in N.
+            level_start_index (Tensor): (L,) start of each level in S.
 
         Returns:
             tuple[Tensor, Tensor]: Instance-path and box-path outputs, each

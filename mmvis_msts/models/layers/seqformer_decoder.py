@@ -68,7 +68,7 @@ def expand_to_frames(x: Tensor, num_frames: int) -> Tensor:
 
 
 class SeqFormerDecoderLayer(BaseModule):
-    """SeqFormer decoder layer (DESIGN 2, METHOD_NOTES 3.1).
+    """SeqFormer decoder layer (docs/design.md §2.3).
 
     1. Instance query self-attention (q = k = query + pos) + add & LN.
     2. Box-query self-attention per frame, shared weights, frames folded
@@ -189,12 +189,12 @@ class SeqFormerDecoderLayer(BaseModule):
             query_box (Tensor): (B, T, Q, C) box queries.
             query_pos (Tensor): (B, Q, C) query position embedding, shared
                 by all frames.
-            value (Tensor): (B*T, N, C) memory, clip-major.
-            key_padding_mask (Tensor): (B*T, N) bool, True at padding.
+            value (Tensor): (B*T, S, C) memory, clip-major.
+            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
             reference_points (Tensor): (B*T, Q, L, 2 or 4) per-frame
                 references, valid-ratio scaled.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) per level.
-            level_start_index (Tensor): (L,) start of each level in N.
+            level_start_index (Tensor): (L,) start of each level in S.
 
         Returns:
             tuple[Tensor, Tensor]: Instance queries (B, Q, C) and box
@@ -227,6 +227,26 @@ class SeqFormerDecoderLayer(BaseModule):
         query = self.norms[1](query + (weights * inst_out).sum(dim=1))
         query = self.norms[2](self.ffn(query))
         return query, query_box
+
+
+def refine_boxes(deltas: Tensor, references: Tensor) -> Tensor:
+    """Boxes refined from references by deltas in logit space.
+
+    ``sigmoid(deltas + inverse_sigmoid(references))``; 2-D reference points
+    refine the centre only, (w, h) come from the deltas alone.
+
+    Args:
+        deltas (Tensor): (..., 4) box branch output.
+        references (Tensor): (..., 2) points or (..., 4) boxes
+            (cx, cy, w, h) in [0, 1].
+
+    Returns:
+        Tensor: (..., 4) boxes (cx, cy, w, h) in [0, 1].
+    """
+    logits = inverse_sigmoid(references)
+    if references.size(-1) == 2:
+        logits = F.pad(logits, (0, 2))
+    return (deltas + logits).sigmoid()
 
 
 @MODELS.register_module()
@@ -296,12 +316,12 @@ class SeqFormerDecoder(BaseModule):
             query (Tensor): (B, Q, C) initial query (tgt); both the instance
                 query and every frame's box query start from it.
             query_pos (Tensor): (B, Q, C) query position embedding.
-            value (Tensor): (B*T, N, C) encoder memory, clip-major.
-            key_padding_mask (Tensor): (B*T, N) bool, True at padding.
+            value (Tensor): (B*T, S, C) encoder memory, clip-major.
+            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
             reference_points (Tensor): (B, Q, 2) initial references in
                 [0, 1], shared by all frames.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) per level.
-            level_start_index (Tensor): (L,) start of each level in N.
+            level_start_index (Tensor): (L,) start of each level in S.
             valid_ratios (Tensor): (B*T, L, 2) per-frame valid ratios.
             num_frames (int): Frames per clip T (any value at test time).
             reg_branches (nn.ModuleList): One box MLP per layer mapping
@@ -314,8 +334,10 @@ class SeqFormerDecoder(BaseModule):
               each layer.
             - inter_box (Tensor): (Ld, B, T, Q, C) box queries after each
               layer.
-            - inter_references (Tensor): (Ld, B, T, Q, 4) refined boxes
-              (cx, cy, w, h) in [0, 1] after each layer, detached.
+            - inter_bbox_preds (Tensor): (Ld, B, T, Q, 4) boxes
+              (cx, cy, w, h) in [0, 1] predicted by each layer. Layer l + 1
+              refines the boxes of layer l, detached (no gradient through
+              the references across layers, as Deformable DETR).
         """
         bs = query.size(0)
         if check_num_frames(value.size(0), num_frames) != bs:
@@ -328,7 +350,7 @@ class SeqFormerDecoder(BaseModule):
         query_box = query.unsqueeze(1).expand(-1, num_frames, -1, -1)
         reference_points = reference_points.unsqueeze(1).expand(
             -1, num_frames, -1, -1)
-        inter_instance, inter_box, inter_references = [], [], []
+        inter_instance, inter_box, inter_bbox_preds = [], [], []
         for layer, reg_branch in zip(self.layers, reg_branches):
             query, query_box = layer(
                 query=query,
@@ -340,15 +362,10 @@ class SeqFormerDecoder(BaseModule):
                     reference_points, valid_ratios),
                 spatial_shapes=spatial_shapes,
                 level_start_index=level_start_index)
-            delta = reg_branch(query_box)
-            logits = inverse_sigmoid(reference_points)
-            if reference_points.size(-1) == 2:
-                # 2-D refs become boxes: (w, h) come from the branch alone
-                logits = F.pad(logits, (0, 2))
-            # detached: no gradient through the references across layers
-            reference_points = (delta + logits).sigmoid().detach()
+            bbox_preds = refine_boxes(reg_branch(query_box), reference_points)
+            reference_points = bbox_preds.detach()
             inter_instance.append(query)
             inter_box.append(query_box)
-            inter_references.append(reference_points)
+            inter_bbox_preds.append(bbox_preds)
         return (torch.stack(inter_instance), torch.stack(inter_box),
-                torch.stack(inter_references))
+                torch.stack(inter_bbox_preds))

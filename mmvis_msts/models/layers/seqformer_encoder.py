@@ -20,7 +20,7 @@ from mmdet.registry import MODELS
 from mmengine.model import ModuleList
 from torch import Tensor, nn
 
-from mmvis_msts.ops import MultiScaleDeformableAttention
+from mmvis_msts.ops import MSDeformAttn
 
 
 def check_num_frames(num_clip_frames: int, num_frames: int) -> int:
@@ -65,7 +65,7 @@ def init_deformable_attentions(module: nn.Module) -> None:
         module (nn.Module): Module whose sub-modules to initialise.
     """
     for m in module.modules():
-        if isinstance(m, MultiScaleDeformableAttention):
+        if isinstance(m, MSDeformAttn):
             m.init_weights()
 
 
@@ -77,7 +77,7 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
 
     Args:
         self_attn_cfg (dict): Config of
-            :class:`mmvis_msts.ops.MultiScaleDeformableAttention`
+            :class:`mmvis_msts.ops.MSDeformAttn`
             (``batch_first=True`` is required). SeqFormer: 256 dims,
             8 heads, 4 levels, 4 points, dropout 0.1.
         ffn_cfg (dict): Config of mmcv ``FFN``. SeqFormer: 1024 channels,
@@ -88,7 +88,7 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
 
     def _init_layers(self) -> None:
         """Initialize self_attn, ffn and norms."""
-        self.self_attn = MultiScaleDeformableAttention(**self.self_attn_cfg)
+        self.self_attn = MSDeformAttn(**self.self_attn_cfg)
         self.embed_dims = self.self_attn.embed_dims
         self.ffn = FFN(**self.ffn_cfg)
         self.norms = ModuleList([
@@ -108,21 +108,21 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
         """Run the layer on all frames at once.
 
         Args:
-            query (Tensor): (B*T, N, C) tokens of all levels.
-            query_pos (Tensor): (B*T, N, C) position + level embedding.
-            key_padding_mask (Tensor): (B*T, N) bool, True at padding.
+            query (Tensor): (B*T, S, C) tokens of all levels.
+            query_pos (Tensor): (B*T, S, C) position + level embedding.
+            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) of each level.
-            level_start_index (Tensor): (L,) start of each level in N.
-            reference_points (Tensor): (B*T, N, L, 2) normalized points,
+            level_start_index (Tensor): (L,) start of each level in S.
+            reference_points (Tensor): (B*T, S, L, 2) normalized points,
                 valid-ratio scaled per frame.
             num_frames (int): T. Unused here (frames never interact in this
                 layer); kept so that layer types are interchangeable.
-            identity (Tensor, optional): (B*T, N, C) residual added to the
+            identity (Tensor, optional): (B*T, S, C) residual added to the
                 attention output before the first norm. Defaults to
                 ``query``.
 
         Returns:
-            Tensor: (B*T, N, C) output tokens.
+            Tensor: (B*T, S, C) output tokens.
         """
         query = self.self_attn(
             query=query,
@@ -180,18 +180,18 @@ class SeqFormerEncoder(DeformableDetrTransformerEncoder):
         """Encode the multi-scale tokens of every frame of every clip.
 
         Args:
-            query (Tensor): (B*T, N, C) flattened tokens of all levels,
+            query (Tensor): (B*T, S, C) flattened tokens of all levels,
                 clip-major.
-            query_pos (Tensor): (B*T, N, C) position + level embedding.
-            key_padding_mask (Tensor): (B*T, N) bool, True at padding.
+            query_pos (Tensor): (B*T, S, C) position + level embedding.
+            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
             spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l) per level.
-            level_start_index (Tensor): (L,) start of each level in N.
+            level_start_index (Tensor): (L,) start of each level in S.
             valid_ratios (Tensor): (B*T, L, 2) valid (w, h) fraction of each
                 frame at each level.
             num_frames (int): Frames per clip T (any value at test time).
 
         Returns:
-            Tensor: (B*T, N, C) memory.
+            Tensor: (B*T, S, C) memory.
         """
         check_num_frames(query.size(0), num_frames)
         check_frame_rows(valid_ratios, 'valid_ratios', query.size(0))

@@ -1,5 +1,5 @@
 """SeqFormer decoder with temporal attention over each query's box
-embeddings (DESIGN 3b)."""
+embeddings (docs/design.md §3b)."""
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmdet.registry import MODELS

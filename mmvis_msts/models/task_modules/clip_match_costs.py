@@ -1,9 +1,11 @@
 """Whole-clip box match costs for Hungarian matching of video instances.
 
-Each prediction and each GT instance carries one box per frame, so the costs
-compare (T, 4) box tracks. Boxes are normalised (cx, cy, w, h) in [0, 1].
+Shapes use the package notation (``mmvis_msts``): Q queries, N GT instances,
+T frames. Each prediction and each GT instance carries one box per frame,
+so the costs compare (T, 4) box tracks. Boxes are normalised (cx, cy, w, h)
+in [0, 1].
 Frames where a GT instance is absent are excluded when ``gt_instances`` has
-a ``valid`` field (shape (n, T), bool); without it every frame counts.
+a ``valid`` field (shape (N, T), bool); without it every frame counts.
 """
 from typing import Optional, Union
 
@@ -19,7 +21,7 @@ def _check_tracks(pred_boxes: Tensor, gt_boxes: Tensor) -> None:
             pred_boxes.shape[1:] != gt_boxes.shape[1:] or \
             pred_boxes.size(-1) != 4:
         raise ValueError('clip box costs expect predicted boxes (Q, T, 4) and '
-                         'GT boxes (n, T, 4) with the same T, got '
+                         'GT boxes (N, T, 4) with the same T, got '
                          f'{tuple(pred_boxes.shape)} and '
                          f'{tuple(gt_boxes.shape)}')
 
@@ -30,7 +32,7 @@ def _gt_valid(gt_instances: InstanceData) -> Optional[Tensor]:
 
 
 class ClipBoxCost:
-    """Base of the clip box costs: checks the (Q, T, 4) and (n, T, 4) box
+    """Base of the clip box costs: checks the (Q, T, 4) and (N, T, 4) box
     tracks, reads the optional ``valid`` mask and weights the cost that
     :meth:`track_cost` of a subclass computes.
 
@@ -50,12 +52,12 @@ class ClipBoxCost:
 
         Args:
             pred_instances (InstanceData): ``bboxes`` (Q, T, 4).
-            gt_instances (InstanceData): ``bboxes`` (n, T, 4) and optionally
-                ``valid`` (n, T).
+            gt_instances (InstanceData): ``bboxes`` (N, T, 4) and optionally
+                ``valid`` (N, T).
             img_meta (dict, optional): Unused.
 
         Returns:
-            Tensor: (Q, n) weighted cost.
+            Tensor: (Q, N) weighted cost.
         """
         pred_boxes, gt_boxes = pred_instances.bboxes, gt_instances.bboxes
         _check_tracks(pred_boxes, gt_boxes)
@@ -68,12 +70,12 @@ class ClipBoxCost:
 
         Args:
             pred_boxes (Tensor): (Q, T, 4) predicted tracks.
-            gt_boxes (Tensor): (n, T, 4) GT tracks.
-            valid (Tensor, optional): (n, T) float, 1 where the GT instance
+            gt_boxes (Tensor): (N, T, 4) GT tracks.
+            valid (Tensor, optional): (N, T) float, 1 where the GT instance
                 is present; None when every frame counts.
 
         Returns:
-            Tensor: (Q, n) cost.
+            Tensor: (Q, N) cost.
         """
         raise NotImplementedError
 
@@ -95,7 +97,7 @@ class ClipBBoxL2Cost(ClipBoxCost):
         """See :meth:`ClipBoxCost.track_cost`."""
         if valid is None:
             return torch.cdist(pred_boxes.flatten(1), gt_boxes.flatten(1), p=2)
-        # (Q, 1, T, 4) - (1, n, T, 4) -> squared distance over valid frames
+        # (Q, 1, T, 4) - (1, N, T, 4) -> squared distance over valid frames
         diff = pred_boxes[:, None] - gt_boxes[None]
         sq = (diff.pow(2).sum(-1) * valid[None]).sum(-1)
         return sq.clamp(min=0).sqrt()
@@ -112,7 +114,7 @@ class ClipGIoUCost(ClipBoxCost):
     def track_cost(self, pred_boxes: Tensor, gt_boxes: Tensor,
                    valid: Optional[Tensor]) -> Tensor:
         """See :meth:`ClipBoxCost.track_cost`."""
-        # (T, Q, 4) x (T, n, 4) -> (T, Q, n): one batched GIoU for all frames
+        # (T, Q, 4) x (T, N, 4) -> (T, Q, N): one batched GIoU for all frames
         giou = bbox_overlaps(
             bbox_cxcywh_to_xyxy(pred_boxes.transpose(0, 1)),
             bbox_cxcywh_to_xyxy(gt_boxes.transpose(0, 1)),
@@ -120,7 +122,7 @@ class ClipGIoUCost(ClipBoxCost):
         if valid is None:
             mean_giou = giou.mean(0)
         else:
-            # (n, T) -> (T, 1, n); instances absent everywhere get 0
+            # (N, T) -> (T, 1, N); instances absent everywhere get 0
             weights = valid.t()[:, None]
             mean_giou = (giou * weights).sum(0) / weights.sum(0).clamp(min=1)
         return -mean_giou

@@ -1,7 +1,13 @@
+from .base_vis_head import BaseVISHead
 from .dynamic_conv_mask_head import (DynamicConvMaskHead, MaskBranch,
                                      aligned_bilinear)
-from .msts_vis_head import MSSTSVISHead
+from .mssts_vis_head import MSSTSVISHead
+from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
+                          VISTargets)
+from .vis_transformer import VISTransformerMixin
 
 __all__ = [
-    'DynamicConvMaskHead', 'MaskBranch', 'aligned_bilinear', 'MSSTSVISHead'
+    'BaseVISHead', 'ClipAssignment', 'DynamicConvMaskHead', 'ForegroundMaps',
+    'MaskBranch', 'MSSTSVISHead', 'VISHeadOutputs', 'VISTargets',
+    'VISTransformerMixin', 'aligned_bilinear'
 ]

@@ -1,7 +1,8 @@
 """Dynamic-convolution mask head of SeqFormer (CondInst style), batched.
 
-Shapes: B clips, T frames, n selected instances, C channels, H/W spatial size
-of the finest encoder level (stride 8 in the default setup).
+Shapes use the package notation (``mmvis_msts``): B clips, T frames, N
+selected instances, C channels, H and W the size of the finest encoder level
+used (stride 8, ``mask_feat_stride``, in the default setup).
 """
 from typing import List, Sequence, Tuple
 
@@ -22,11 +23,11 @@ def aligned_bilinear(x: Tensor, factor: int) -> Tensor:
     applies to its stride-8 mask logits.
 
     Args:
-        x (Tensor): (N, C, H, W).
+        x (Tensor): (N*T, C, H, W), or any batch of maps.
         factor (int): Upsampling factor >= 1.
 
     Returns:
-        Tensor: (N, C, H * factor, W * factor).
+        Tensor: (N*T, C, H * factor, W * factor).
     """
     if factor < 1 or int(factor) != factor:
         raise ValueError(f'factor must be a positive integer, got {factor}')
@@ -85,11 +86,11 @@ class MaskBranch(nn.Module):
         """Fuse the levels.
 
         Args:
-            feats (Sequence[Tensor]): ``num_levels`` maps (N, C, H_l, W_l),
-                finest first.
+            feats (Sequence[Tensor]): ``num_levels`` maps
+                (B*T, C, H_l, W_l), finest first.
 
         Returns:
-            Tensor: (N, out_channels[-1], H_0, W_0).
+            Tensor: (B*T, out_channels[-1], H_0, W_0).
         """
         if len(feats) != self.num_levels:
             raise ValueError(f'MaskBranch expects {self.num_levels} levels, '
@@ -110,8 +111,8 @@ class DynamicConvMaskHead(BaseModule):
     A controller MLP turns each instance query into the weights and biases
     of a small per-instance conv net (``dyn_channels`` wide, ``num_dyn_layers``
     deep, one output channel). Its input is the mask features of a frame plus,
-    optionally, two relative-coordinate channels: the offset from the
-    instance's box centre in that frame to each feature pixel centre.
+    optionally, two relative-coordinate channels: the instance's box centre
+    in that frame minus each feature pixel centre (x, y).
 
     Relative coordinates: SeqFormer feeds them in raw input pixels
     (``rel_coord_normalize=False``, needed to reproduce its checkpoints).
@@ -204,32 +205,36 @@ class DynamicConvMaskHead(BaseModule):
         return self.controller(queries)
 
     def forward(self, mask_feats: Tensor, params: Tensor, centres: Tensor,
-                img_sizes: Tensor, feat_stride: int) -> Tensor:
-        """Run the dynamic convs for n instances over all their frames.
+                img_sizes: Tensor, mask_feat_stride: int) -> Tensor:
+        """Run the dynamic convs for N instances over all their frames.
 
         Args:
-            mask_feats (Tensor): (n, T, C_m, H, W) mask features of each
+            mask_feats (Tensor): (N, T, C_m, H, W) mask features of each
                 instance's clip (gather them with the clip index first).
-            params (Tensor): (n, num_params) dynamic parameters.
-            centres (Tensor): (n, T, 2) normalised (x, y) box centres.
-            img_sizes (Tensor): (n, T, 2) unpadded input (w, h) in pixels.
-            feat_stride (int): Stride of the mask features in input pixels.
+            params (Tensor): (N, num_params) dynamic parameters.
+            centres (Tensor): (N, T, 2) normalised (x, y) box centres.
+            img_sizes (Tensor): (N, T, 2) unpadded input (w, h) in pixels.
+            mask_feat_stride (int): Input pixels per mask-feature pixel.
 
         Returns:
-            Tensor: (n, T, H * f, W * f) mask logits, f = upsample_factor.
+            Tensor: (N, T, H * f, W * f) mask logits, f = upsample_factor
+            (the mask output stride is ``mask_feat_stride // f``).
         """
         n, t, _, h, w = mask_feats.shape
         x = mask_feats.flatten(3)
         if self.use_rel_coords:
             x = torch.cat(
-                [self._rel_coords(centres, img_sizes, h, w, feat_stride), x],
+                [
+                    self._rel_coords(centres, img_sizes, h, w,
+                                     mask_feat_stride), x
+                ],
                 dim=2)
         splits = params.split(self.param_sizes, dim=1)
         num_layers = len(self.dyn_shapes)
         for i, (c_out, c_in) in enumerate(self.dyn_shapes):
             weight = splits[i].view(n, c_out, c_in)
             bias = splits[num_layers + i].view(n, 1, c_out, 1)
-            # (n, o, k) x (n, T, k, HW) -> (n, T, o, HW)
+            # (N, o, k) x (N, T, k, HW) -> (N, T, o, HW)
             x = torch.einsum('nok,ntkp->ntop', weight, x) + bias
             if i < num_layers - 1:
                 x = F.relu(x)
@@ -238,10 +243,11 @@ class DynamicConvMaskHead(BaseModule):
 
     def _rel_coords(self, centres: Tensor, img_sizes: Tensor, h: int, w: int,
                     stride: int) -> Tensor:
-        """Offsets from box centres to feature pixel centres.
+        """Box centre minus feature pixel centre, for every pixel.
 
         Returns:
-            Tensor: (n, T, 2, H*W), (x, y) order.
+            Tensor: (N, T, 2, H*W), (x, y) order, in input pixels or, with
+            ``rel_coord_normalize``, in units of the image size.
         """
         ys = torch.arange(h, device=centres.device, dtype=centres.dtype)
         xs = torch.arange(w, device=centres.device, dtype=centres.dtype)
@@ -250,7 +256,7 @@ class DynamicConvMaskHead(BaseModule):
         locations = torch.stack(
             [grid_x.flatten(), grid_y.flatten()],
             dim=-1) * stride + stride // 2
-        # (n, T, 1, 2) - (1, 1, HW, 2) -> (n, T, HW, 2)
+        # centre - pixel: (N, T, 1, 2) - (HW, 2) -> (N, T, HW, 2)
         rel = (centres * img_sizes)[:, :, None] - locations
         if self.rel_coord_normalize:
             rel = rel / img_sizes[:, :, None]

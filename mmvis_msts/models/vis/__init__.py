@@ -1,5 +1,5 @@
 from .adversarial_optim_constructor import \
     VISAdversarialOptimWrapperConstructor
-from .msts_vis import MSSTSVIS
+from .mssts_vis import MSSTSVIS
 
 __all__ = ['MSSTSVIS', 'VISAdversarialOptimWrapperConstructor']

@@ -8,6 +8,8 @@ from mmengine.optim import (DefaultOptimWrapperConstructor, OptimWrapper,
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
 
+from ..utils import unwrap_model
+
 
 def merge_param_groups(groups: List[dict]) -> List[dict]:
     """Merge param groups whose options (lr, weight decay, ...) are equal.
@@ -103,8 +105,7 @@ class VISAdversarialOptimWrapperConstructor:
         self.optim_wrapper_cfg = optim_wrapper_cfg
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
-        if hasattr(model, 'module'):
-            model = model.module
+        model = unwrap_model(model)
         if getattr(model, 'discriminator', None) is None:
             raise ValueError(f'{type(model).__name__} has no discriminator')
         wrappers = {}

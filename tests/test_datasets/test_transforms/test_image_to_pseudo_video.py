@@ -138,8 +138,11 @@ def test_polygon_masks_are_accepted():
         boxes=((10, 10, 20, 20), ), labels=(1, ), ignore=(False, ))
     source['gt_masks'] = PolygonMasks(
         [[np.array([10., 10., 30., 10., 30., 30., 10., 30.])]], H, W)
+    # mmdet's own rasterisation of the polygon
+    expected = source['gt_masks'].to_ndarray()
     results = ImageToPseudoVideo(shuffle_frames=False)(source)
-    assert results['gt_masks'][0].masks.sum() > 0
+    # the first frame is the untouched image: its mask is the polygon's
+    np.testing.assert_array_equal(results['gt_masks'][0].masks, expected)
     assert isinstance(results['gt_masks'][3], BitmapMasks)
 
 

@@ -60,17 +60,25 @@ def test_lateral_projection_only_when_widths_differ():
     assert same(frames, feats, mask).shape == (2, 1, 4, 6)
 
 
-def test_default_is_small():
+def test_default_parameter_count():
     params = sum(p.numel() for p in FgBgDiscriminator().parameters())
-    assert params < 1e6
+    # Hand count of the defaults (in_channels 256, channels 64, head
+    # (128, 256), GN): 3x3 stem conv on 3 + 256 + 1 channels with bias (no
+    # norm): 260 * 64 * 9 + 64 = 149,824; two 1x1 laterals 256 -> 64 with
+    # bias: 2 * 16,448; 3x3 convs without bias (they have a norm) plus GN
+    # weight and bias: 64 -> 64: 36,864 + 128, 64 -> 128: 73,728 + 256,
+    # 128 -> 256: 294,912 + 512; 3x3 logits conv 256 -> 1: 2,304 + 1.
+    assert params == (149_824 + 2 * 16_448 + 36_864 + 128 + 73_728 + 256 +
+                      294_912 + 512 + 2_305)  # 591,425, well under 1 M
 
 
 def test_bad_inputs():
     disc = build()
     frames, feats, mask = make_inputs()
-    with pytest.raises(ValueError, match='strides 8/16/32'):
+    assert disc.num_levels == 3
+    with pytest.raises(ValueError, match='expected 3 encoder levels'):
         disc(frames, feats[:2], mask)
-    with pytest.raises(ValueError, match=r'\(N, 16, H, W\)'):
+    with pytest.raises(ValueError, match=r'\(B\*T, 16, H, W\)'):
         disc(frames, [feats[0][:, :8], *feats[1:]], mask)
     with pytest.raises(ValueError, match='stride-8 feature size'):
         disc(frames[..., :-1], feats, mask)

@@ -18,9 +18,13 @@ def build_decoder(num_layers=2):
     return MODELS.build(decoder_cfg('SeqFormerDecoder', num_layers))
 
 
-def head_boxes(outputs, inputs, reg_branches):
-    """Per-layer boxes as the head computes them: (Ld, B, T, Q, 4)."""
-    _, inter_box, inter_refs = outputs
+def expected_boxes(outputs, inputs, reg_branches):
+    """Per-layer boxes from scratch: (Ld, B, T, Q, 4).
+
+    Layer 0 refines the centre of the initial 2-D points, with (w, h) from
+    the branch alone; layer l refines the (detached) boxes of layer l - 1.
+    """
+    _, inter_box, inter_boxes = outputs
     num_frames = inter_box.size(2)
     init_refs = inputs['reference_points'].unsqueeze(1).expand(
         -1, num_frames, -1, -1)
@@ -32,7 +36,8 @@ def head_boxes(outputs, inputs, reg_branches):
             boxes.append(torch.cat([xy, delta[..., 2:]], -1).sigmoid())
         else:
             boxes.append(
-                (delta + inverse_sigmoid(inter_refs[layer - 1])).sigmoid())
+                (delta +
+                 inverse_sigmoid(inter_boxes[layer - 1].detach())).sigmoid())
     return torch.stack(boxes)
 
 
@@ -45,17 +50,18 @@ def test_build_and_shapes():
     assert isinstance(layer.cross_attn, SeqFormerCrossAttention)
     inputs = make_decoder_inputs(num_clips=2, num_frames=3)
     reg_branches = make_reg_branches(2)
-    inter_instance, inter_box, inter_refs = decoder(
+    inter_instance, inter_box, inter_boxes = decoder(
         **inputs, reg_branches=reg_branches)
     assert inter_instance.shape == (2, 2, 5, 32)
     assert inter_box.shape == (2, 2, 3, 5, 32)
-    assert inter_refs.shape == (2, 2, 3, 5, 4)
-    assert ((inter_refs > 0) & (inter_refs < 1)).all()
-    assert not inter_refs.requires_grad
-    # the refined references are the reg branch outputs of each layer
+    assert inter_boxes.shape == (2, 2, 3, 5, 4)
+    assert ((inter_boxes > 0) & (inter_boxes < 1)).all()
+    # the boxes are the predictions, with their gradient
+    assert inter_boxes.requires_grad
     torch.testing.assert_close(
-        inter_refs, head_boxes((inter_instance, inter_box, inter_refs),
-                               inputs, reg_branches).detach())
+        inter_boxes,
+        expected_boxes((inter_instance, inter_box, inter_boxes), inputs,
+                       reg_branches))
 
 
 # SeqFormer decoder-layer parameter -> ours (the table in the module doc)
@@ -157,10 +163,10 @@ def test_any_num_frames(num_frames):
     decoder = build_decoder().eval()
     inputs = make_decoder_inputs(num_clips=1, num_frames=num_frames)
     with torch.no_grad():
-        _, inter_box, inter_refs = decoder(
+        _, inter_box, inter_boxes = decoder(
             **inputs, reg_branches=make_reg_branches(2))
     assert inter_box.shape == (2, 1, num_frames, 5, 32)
-    assert inter_refs.shape == (2, 1, num_frames, 5, 4)
+    assert inter_boxes.shape == (2, 1, num_frames, 5, 4)
 
 
 def test_gradients_reach_all_parameters():
@@ -169,8 +175,7 @@ def test_gradients_reach_all_parameters():
     inputs = make_decoder_inputs(num_clips=2, num_frames=2)
     inputs['value'].requires_grad_(True)
     outputs = decoder(**inputs, reg_branches=reg_branches)
-    loss = outputs[0].square().mean() + head_boxes(outputs, inputs,
-                                                   reg_branches).mean()
+    loss = outputs[0].square().mean() + outputs[2].mean()
     loss.backward()
     assert_all_parameters_have_grad(decoder)
     assert_all_parameters_have_grad(reg_branches)
@@ -181,11 +186,14 @@ def test_references_detached_between_layers():
     decoder = build_decoder()
     reg_branches = make_reg_branches(2)
     inputs = make_decoder_inputs(num_clips=2, num_frames=2)
-    _, inter_box, _ = decoder(**inputs, reg_branches=reg_branches)
-    # layer 1 samples around layer 0's refined boxes, but no gradient may
-    # flow back through them into layer 0's reg branch
-    inter_box[1].sum().backward()
-    assert all(p.grad is None for p in reg_branches[0].parameters())
+    _, inter_box, inter_boxes = decoder(**inputs, reg_branches=reg_branches)
+    # layer 1 samples around and refines layer 0's boxes, but no gradient
+    # may flow back through them into layer 0's reg branch
+    # (the stacked outputs hand zeros to layer 0's slice: zero, not None)
+    (inter_box[1].sum() + inter_boxes[1].sum()).backward()
+    assert all(p.grad is None or not p.grad.any()
+               for p in reg_branches[0].parameters())
+    assert all(p.grad.any() for p in reg_branches[1].parameters())
     assert decoder.layers[0].cross_attn.value_proj.weight.grad is not None
 
 

@@ -23,12 +23,12 @@ def test_build_and_shapes():
                for layer in decoder.layers)
     assert decoder.num_layers == 2 and decoder.embed_dims == 32
     inputs = make_decoder_inputs(num_clips=2, num_frames=3)
-    inter_instance, inter_box, inter_refs = decoder(
+    inter_instance, inter_box, inter_boxes = decoder(
         **inputs, reg_branches=make_reg_branches(2))
     assert inter_instance.shape == (2, 2, 5, 32)
     assert inter_box.shape == (2, 2, 3, 5, 32)
-    assert inter_refs.shape == (2, 2, 3, 5, 4)
-    assert not inter_refs.requires_grad
+    assert inter_boxes.shape == (2, 2, 3, 5, 4)
+    assert inter_boxes.requires_grad
 
 
 def test_same_base_weights_different_outputs():

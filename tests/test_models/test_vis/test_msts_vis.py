@@ -1,5 +1,8 @@
 """MSSTSVIS on CPU with the tiny synthetic config."""
 import copy
+import json
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,9 @@ import mmvis_msts  # noqa: F401
 REPO = Path(__file__).resolve().parents[3]
 TINY_CONFIG = REPO / 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 NUM_LOSSES_PER_LAYER = 5
+METRIC_KEYS = ('youtube_vis/segm_mAP', 'youtube_vis/segm_mAP_50',
+               'youtube_vis/segm_mAP_75', 'youtube_vis/segm_AR@1',
+               'youtube_vis/segm_AR@10')
 
 
 @pytest.fixture(scope='module')
@@ -116,7 +122,8 @@ def loss_names(num_layers):
 
 def test_loss_terms(cfg):
     model = build_model(cfg)
-    num_layers = model.track_head.decoder.num_layers
+    # 5 losses per decoder layer of the config (3 layers), plus loss_adv
+    num_layers = cfg.model.track_head.decoder.num_layers
     losses = model.loss(**batch(model, [draw_clip(), draw_clip(video_id=1)]))
     assert len(losses) == NUM_LOSSES_PER_LAYER * num_layers + 1
     assert set(losses) == loss_names(num_layers) | {'loss_adv'}
@@ -261,35 +268,100 @@ def test_train_step_without_discriminator(cfg):
         build_model(cfg).train_step(data, optim_wrapper)
 
 
-def test_predict_is_accepted_by_the_vis_metric(cfg, tmp_path):
+@pytest.fixture(scope='module')
+def predictions(cfg):
+    """The tiny model's predictions (random weights) for two videos of 3
+    and 4 frames (2 in training)."""
     model = build_model(cfg)
     model.eval()
-    metric = METRICS.build(dict(type='VISMetric', format_only=False))
-    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd'))
-    # 3 and 4 frames at test time (2 in training)
+    outputs = []
     for video_id, num_frames in enumerate((3, 4)):
         data = batch(
             model, [draw_clip(num_frames, video_id=video_id)], training=False)
         with torch.no_grad():
-            outputs = model.forward(**data, mode='predict')
-        frames = outputs[0].video_data_samples
+            outputs += model.forward(**data, mode='predict')
+    return outputs
+
+
+def vis_metric(**kwargs):
+    metric = METRICS.build(dict(type='VISMetric', **kwargs))
+    metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd'))
+    return metric
+
+
+def evaluate(outputs, **kwargs):
+    metric = vis_metric(**kwargs)
+    for output in outputs:
+        metric.process({}, [output.to_dict()])
+    return metric.evaluate(size=len(outputs))
+
+
+def test_predict_output_feeds_the_vis_metric(cfg, predictions, tmp_path):
+    # random weights: the AP values are unknown, only the structure is
+    # checked here (known APs: test_vis_metric_on_gt_tracks_in_the_output)
+    max_per_video = cfg.model.track_head.test_cfg.max_per_video
+    num_tracks = []
+    for output, num_frames in zip(predictions, (3, 4)):
+        frames = output.video_data_samples
         assert len(frames) == num_frames
         pred = frames[0].pred_track_instances
+        assert 0 < len(pred) <= max_per_video
         assert pred.masks.shape[1:] == (64, 64)
-        metric.process({}, [o.to_dict() for o in outputs])
-    results = metric.evaluate(size=2)
-    assert 'youtube_vis/segm_mAP' in results
-    assert all(-1 <= v <= 1 for v in results.values())
+        assert ((pred.labels >= 0) & (pred.labels < 4)).all()
+        num_tracks.append(len(pred))
+    results = evaluate(predictions)
+    assert set(results) == set(METRIC_KEYS)
+    assert all(math.isfinite(v) for v in results.values())
 
-    writer = METRICS.build(
-        dict(
-            type='VISMetric',
-            format_only=True,
-            outfile_prefix=str(tmp_path / 'results')))
-    writer.dataset_meta = metric.dataset_meta
-    writer.process({}, [o.to_dict() for o in outputs])
-    assert writer.evaluate(size=1) == {}
-    assert (tmp_path / 'results.submission_file.zip').exists()
+    prefix = tmp_path / 'results'
+    assert evaluate(
+        predictions, format_only=True, outfile_prefix=str(prefix)) == {}
+    with open(f'{prefix}.json') as f:
+        tracks = json.load(f)
+    with zipfile.ZipFile(f'{prefix}.submission_file.zip') as zf:
+        assert zf.namelist() == ['results.json']
+        assert json.loads(zf.read('results.json')) == tracks
+    # one entry per predicted track, a mask (RLE) per frame of its video
+    assert [sum(t['video_id'] == v for t in tracks)
+            for v in (0, 1)] == num_tracks
+    for t in tracks:
+        assert len(t['segmentations']) == 3 + t['video_id']
+        assert t['category_id'] in (1, 2, 3, 4)
+        assert 0 <= t['score'] <= 1
+
+
+def with_gt_tracks(outputs, label_map):
+    """Copies of the model outputs that predict the GT tracks of
+    :func:`draw_clip` exactly, with class ``label_map[label]`` (a label
+    missing from ``label_map`` is not predicted)."""
+    outputs = copy.deepcopy(outputs)
+    for output in outputs:
+        for frame in output.video_data_samples:
+            kept = [i for i in frame.instances if i['bbox_label'] in label_map]
+            masks = [mask_util.decode(i['mask']).astype(bool) for i in kept]
+            frame.pred_track_instances = InstanceData(
+                masks=torch.from_numpy(np.stack(masks)),
+                bboxes=torch.zeros(len(kept), 4),
+                scores=torch.full((len(kept), ), 0.9),
+                labels=torch.tensor([label_map[i['bbox_label']]
+                                     for i in kept]),
+                instances_id=torch.tensor([i['instance_id'] for i in kept]))
+    return outputs
+
+
+def test_vis_metric_on_gt_tracks_in_the_output(predictions):
+    # Each video has a square (label 0) and a disc (label 3), so classes 0
+    # and 3 have 2 GT tracks each and classes 1 and 2 none (their AP is -1,
+    # left out of the mean over classes).
+    # Both tracks exact in both videos: AP and AR 1 for classes 0 and 3.
+    exact = with_gt_tracks(predictions, {0: 0, 3: 3})
+    assert evaluate(exact) == dict.fromkeys(METRIC_KEYS, 1.0)
+    # exact masks, wrong classes (1 and 2): 0 for classes 0 and 3
+    wrong = with_gt_tracks(predictions, {0: 1, 3: 2})
+    assert evaluate(wrong) == dict.fromkeys(METRIC_KEYS, 0.0)
+    # only the squares: class 0 scores 1, class 3 scores 0; mean 0.5
+    squares = with_gt_tracks(predictions, {0: 0})
+    assert evaluate(squares) == dict.fromkeys(METRIC_KEYS, 0.5)
 
 
 def test_overfit_one_clip(cfg):

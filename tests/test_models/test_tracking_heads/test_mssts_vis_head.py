@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401
+from mmvis_msts.models.tracking_heads import VISHeadOutputs
+from mmvis_msts.models.tracking_heads.vis_targets import build_clip_gts
 
 DIMS = 32
 deform_attn = dict(
@@ -121,19 +124,28 @@ def test_forward_shapes():
     head = build_head()
     samples = [make_clip(), make_clip()]
     outs = head(make_feats(6), samples)
-    assert outs['cls_scores'].shape == (2, 2, 6, 3)
-    assert outs['bbox_preds'].shape == (2, 2, 3, 6, 4)
-    assert ((outs['bbox_preds'] > 0) & (outs['bbox_preds'] < 1)).all()
-    assert outs['mask_params'].shape == (2, 2, 6, 169)
-    assert outs['mask_centres'].shape == (2, 2, 3, 6, 2)
-    assert outs['mask_feats'].shape == (2, 3, 8, 8, 12)
-    assert outs['mask_stride'] == 8
-    assert outs['img_sizes'][0, 0].tolist() == [70., 60.]
-    assert [m.shape[-2:] for m in outs['mlvl_memory']] == \
+    assert isinstance(outs, VISHeadOutputs)
+    assert outs.num_layers == 2
+    assert outs.cls_scores.shape == (2, 2, 6, 3)
+    assert outs.bbox_preds.shape == (2, 2, 3, 6, 4)
+    assert ((outs.bbox_preds > 0) & (outs.bbox_preds < 1)).all()
+    # 3 dynamic 1x1 convs 10->8->8->1: 80 + 64 + 8 weights, 8 + 8 + 1 biases
+    assert outs.mask_params.shape == (2, 2, 6, 169)
+    assert outs.mask_centres.shape == (2, 2, 3, 6, 2)
+    # 64x96 input at stride 8; stride 4 after the x2 upsampling
+    assert outs.mask_feats.shape == (2, 3, 8, 8, 12)
+    assert (outs.mask_feat_stride, outs.mask_out_stride) == (8, 4)
+    assert outs.mask_out_size == (16, 24)
+    assert outs.img_sizes[0, 0].tolist() == [70., 60.]
+    assert [m.shape[-2:] for m in outs.mlvl_memory] == \
         [(8, 12), (4, 6), (2, 3), (1, 2)]
     # layer 0 masks use the initial references, shared by the frames
-    centres = outs['mask_centres'][0]
+    centres = outs.mask_centres[0]
     torch.testing.assert_close(centres[:, 0], centres[:, 2])
+    # layer 1 masks use the boxes of layer 0
+    torch.testing.assert_close(outs.mask_centres[1],
+                               outs.bbox_preds[0, ..., :2])
+    assert outs.bbox_preds.requires_grad
 
 
 def test_forward_checks_inputs():
@@ -147,9 +159,11 @@ def test_forward_checks_inputs():
 
 
 @pytest.mark.parametrize('supervise_absent', [False, True])
-def test_preprocess_gt(supervise_absent):
-    head = build_head(supervise_absent_boxes=supervise_absent)
-    gt, = head.preprocess_gt([make_clip()], out_stride=4, mask_size=(16, 24))
+def test_build_clip_gts(supervise_absent):
+    gt, = build_clip_gts([make_clip()],
+                         mask_out_stride=4,
+                         mask_size=(16, 24),
+                         supervise_absent_boxes=supervise_absent)
     # instances sorted by id: 3 then 7
     assert gt.labels.tolist() == [2, 1]
     assert gt.instances_ids.tolist() == [[3, 3, -1], [7, 7, -1]]
@@ -194,10 +208,11 @@ def test_absent_frame_boxes(supervise_absent):
     samples = [make_clip()]
     with torch.no_grad():
         outs = head(make_feats(3), samples)
-        losses, _ = head.loss_by_feat(outs, samples)
-        moved = dict(outs, bbox_preds=outs['bbox_preds'].clone())
-        moved['bbox_preds'][:, :, 2] = torch.tensor([0.9, 0.9, 0.1, 0.1])
-        moved_losses, _ = head.loss_by_feat(moved, samples)
+        losses = head.loss_by_feat(outs, head.get_targets(outs, samples))
+        moved = dataclasses.replace(outs, bbox_preds=outs.bbox_preds.clone())
+        moved.bbox_preds[:, :, 2] = torch.tensor([0.9, 0.9, 0.1, 0.1])
+        moved_losses = head.loss_by_feat(moved,
+                                         head.get_targets(moved, samples))
     # masked: the costs ignore frame 2 too, so matching and all other
     # losses stay the same
     keys = ('loss_bbox', 'loss_giou') if supervise_absent else tuple(losses)
@@ -210,12 +225,18 @@ def test_foreground_maps():
     head = build_head()
     samples = [make_clip(), make_clip(instances=[])]
     outs = head(make_feats(6), samples)
-    _, fg = head.loss_by_feat(outs, samples)
-    assert fg['pred'].shape == fg['gt'].shape == (6, 1, 16, 24)
-    assert fg['gt'][:2].sum() > 0 and fg['gt'][2:].sum() == 0
-    assert fg['pred'][3:].sum() == 0  # second clip: nothing matched
-    assert ((fg['pred'] >= 0) & (fg['pred'] <= 1)).all()
-    assert fg['pred'].requires_grad
+    fg = head.foreground_maps(outs, head.get_targets(outs, samples))
+    assert fg.pred.shape == fg.gt.shape == (6, 1, 16, 24)
+    # GT union by hand: frames 0 and 1 hold both (disjoint) boxes, frame 2
+    # none. Sampled at stride 4 from offset 2, box (4, 8, 30, 40) keeps
+    # columns 6..26 (6) and rows 10..38 (8), box (36, 10, 60, 50) columns
+    # 38..58 (6) and rows 10..46 (10)
+    assert fg.gt[0].sum() == 6 * 8 + 6 * 10
+    assert torch.equal(fg.gt[0], fg.gt[1])
+    assert fg.gt[2:].sum() == 0
+    assert fg.pred[3:].sum() == 0  # second clip: nothing matched
+    assert ((fg.pred >= 0) & (fg.pred <= 1)).all()
+    assert fg.pred.requires_grad
 
 
 def test_predict_per_frame_results():
@@ -239,32 +260,65 @@ def test_predict_per_frame_results():
     assert small[0].masks.shape == (4, 60, 70)
 
 
-def test_predict_masks_follow_logits():
-    """Unpadded input at original size: masks = upsampled logits > 0."""
-    head = build_head()
+def test_predict_by_feat_on_known_logits(monkeypatch):
+    """Post-processing of hand-made scores and mask logits.
+
+    Three queries, two classes: the top-4 (query, class) pairs by hand are
+    (q2, c0) 0.9, (q0, c1) 0.8, (q1, c1) 0.7, (q0, c0) 0.6. Query q0's mask
+    logit is +4 on a 2x3 block of the 16x24 stride-4 grid, q1's mask is
+    empty (-4 everywhere, dropped), q2's is +4 on one cell. The expected
+    masks come from torch's bilinear upsampling (the reference) of these
+    logits to the 64x96 input, thresholded at probability 0.5 (logit 0).
+    """
+    head = build_head(
+        num_classes=2,
+        test_cfg=dict(max_per_video=4, mask_thr=0.5, drop_empty=True))
     head.eval()
+    probs = torch.tensor([[0.6, 0.8], [0.1, 0.7], [0.9, 0.2]])
+    logits = torch.full((3, 2, 16, 24), -4.)
+    logits[0, :, 3:5, 6:9] = 4.
+    logits[2, :, 10, 20] = 4.
+    outs = VISHeadOutputs(
+        cls_scores=torch.logit(probs)[None, None],
+        bbox_preds=torch.full((1, 1, 2, 3, 4), 0.5),
+        mask_params=torch.zeros(1, 1, 3, 1),
+        mask_centres=torch.zeros(1, 1, 2, 3, 2),
+        mask_feats=torch.zeros(1, 2, 8, 8, 12),
+        mask_feat_stride=8,
+        mask_out_stride=4,
+        img_sizes=torch.tensor([[[96., 64.]] * 2]),
+        mlvl_memory=[])
+
+    def known_logits(head_outs, layer_id, clip_inds, query_inds):
+        assert layer_id == -1 and (clip_inds == 0).all()
+        return logits[query_inds]
+
+    monkeypatch.setattr(head, 'mask_logits', known_logits)
     sample = make_clip(num_frames=2, img_hw=(64, 96))
-    with torch.no_grad():
-        feats = make_feats(2)
-        outs = head(feats, [sample])
-        results, = head.predict_by_feat(outs, [sample])
-        scores = outs['cls_scores'][-1, 0].sigmoid().flatten()
-        top = scores.topk(4).indices
-        logits = head.mask_logits(outs, -1, torch.zeros_like(top), top // 3)
+    results = head.predict_by_feat(outs, [sample])[0]
     expected = F.interpolate(
-        logits, scale_factor=4, mode='bilinear', align_corners=False) > 0
-    for t in range(2):
-        assert torch.equal(results[t].masks, expected[:, t])
-        assert torch.equal(results[t].labels, top % 3)
+        logits, size=(64, 96), mode='bilinear', align_corners=False) > 0
+    assert len(results) == 2
+    for frame in results:
+        # (q1, c1) has an empty mask and is dropped
+        torch.testing.assert_close(frame.scores, torch.tensor([0.9, 0.8,
+                                                               0.6]))
+        assert frame.labels.tolist() == [0, 1, 0]
+        assert frame.instances_id.tolist() == [0, 1, 2]
+        for i, query in enumerate([2, 0, 0]):
+            assert torch.equal(frame.masks[i], expected[query, 0])
+        # the box of q0's mask, from the reference mask
+        ys, xs = torch.nonzero(expected[0, 0], as_tuple=True)
+        assert frame.bboxes[1].tolist() == [
+            xs.min().item(), ys.min().item(),
+            xs.max().item() + 1, ys.max().item() + 1
+        ]
 
 
 def test_init_weights():
-    from mmvis_msts.ops import MultiScaleDeformableAttention
+    from mmvis_msts.ops import MSDeformAttn
     head = build_head()
-    attns = [
-        m for m in head.modules()
-        if isinstance(m, MultiScaleDeformableAttention)
-    ]
+    attns = [m for m in head.modules() if isinstance(m, MSDeformAttn)]
     assert len(attns) == 3  # 1 encoder + 2 decoder layers
     for attn in attns:
         assert not attn.sampling_offsets.weight.any()

@@ -1,35 +1,35 @@
-"""MS-STS VIS / SeqFormer video instance segmentation model."""
-from typing import Dict, Tuple
+"""MS-STS VIS / SeqFormer video instance segmentation model.
 
-import torch.nn.functional as F
+Shapes use the package notation (``mmvis_msts``): B clips, T frames, C
+channels, L levels.
+"""
+from typing import Dict, Optional, Tuple
+
 from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample, TrackSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
-from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from torch import Tensor, nn
+from torch import Tensor
 
-from .adversarial import discriminator_losses, frozen, generator_loss
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a (separate) DDP wrapper."""
-    return module.module if is_model_wrapper(module) else module
+from ..utils import unwrap_model
+from .adversarial import (AdversarialInputs, adversarial_inputs,
+                          discriminator_losses, frozen, generator_loss)
 
 
 @MODELS.register_module()
 class MSSTSVIS(BaseMOTModel):
     """Backbone + neck + VIS head (+ training-only fg/bg discriminator).
 
-    With a ``discriminator`` (DESIGN 3c), :meth:`train_step` alternates a
-    discriminator update (real = union of the GT masks, fake = pixel-wise
-    max of the matched mask probabilities of the last decoder layer, both
-    at stride 8, inputs detached) and a model update (VIS losses +
-    ``adv_loss_weight`` x BCE(D(fake), 1), D frozen). It then needs an
-    ``OptimWrapperDict`` with keys ``model`` and ``discriminator`` (see
-    ``VISAdversarialOptimWrapperConstructor``); for multi-GPU training wrap
-    the model in ``MMSeparateDistributedDataParallel``.
+    With a ``discriminator`` (docs/design.md §3c), :meth:`train_step`
+    alternates a discriminator update (real = union of the GT masks, fake =
+    pixel-wise max of the matched mask probabilities of the last decoder
+    layer, both at the stride of the discriminator's finest level, inputs
+    detached) and a model update (VIS losses + ``adv_loss_weight`` x
+    BCE(D(fake), 1), D frozen). It then needs an ``OptimWrapperDict`` with
+    keys ``model`` and ``discriminator`` (see
+    ``VISAdversarialOptimWrapperConstructor``); distributed, ``VISRunner``
+    wraps such a model in ``MMSeparateDistributedDataParallel``.
 
     Args:
         backbone (dict): Backbone config (mmdet ResNet / SwinTransformer).
@@ -74,25 +74,29 @@ class MSSTSVIS(BaseMOTModel):
 
     def _vis_loss(
         self, inputs: Tensor, data_samples: TrackSampleList
-    ) -> Tuple[Dict[str, Tensor], Dict[str, object]]:
-        """VIS losses and the discriminator inputs, all at stride 8."""
-        head_outs = self.track_head(self.extract_feat(inputs), data_samples)
-        losses, fg_maps = _unwrap(self.track_head).loss_by_feat(
-            head_outs, data_samples)
-        feats = head_outs['mlvl_memory'][:3]
-        size = feats[0].shape[-2:]
-        adv_inputs = dict(
-            frames=F.adaptive_avg_pool2d(inputs.flatten(0, 1), size),
-            feats=feats,
-            real=F.adaptive_avg_pool2d(fg_maps['gt'], size),
-            fake=F.adaptive_avg_pool2d(fg_maps['pred'], size))
-        return losses, adv_inputs
+    ) -> Tuple[Dict[str, Tensor], Optional[AdversarialInputs]]:
+        """VIS losses and, with a discriminator, its inputs.
 
-    def _adv_loss(self, adv_inputs: Dict[str, object]) -> Tensor:
+        Returns:
+            tuple: The head's losses, and the :class:`AdversarialInputs`
+            (None without a discriminator).
+        """
+        # forward through the (maybe DDP-wrapped) head, methods on the head
+        head_outs = self.track_head(self.extract_feat(inputs), data_samples)
+        head = unwrap_model(self.track_head)
+        targets = head.get_targets(head_outs, data_samples)
+        losses = head.loss_by_feat(head_outs, targets)
+        if not self.with_discriminator:
+            return losses, None
+        num_levels = unwrap_model(self.discriminator).num_levels
+        adv = adversarial_inputs(inputs, head_outs.mlvl_memory[:num_levels],
+                                 head.foreground_maps(head_outs, targets))
+        return losses, adv
+
+    def _adv_loss(self, adv: AdversarialInputs) -> Tensor:
         # the unwrapped D: no DDP reduction for its frozen weights
         return self.adv_loss_weight * generator_loss(
-            _unwrap(self.discriminator), adv_inputs['frames'],
-            adv_inputs['feats'], adv_inputs['fake'])
+            unwrap_model(self.discriminator), adv)
 
     def loss(self, inputs: Tensor, data_samples: TrackSampleList,
              **kwargs) -> Dict[str, Tensor]:
@@ -102,9 +106,9 @@ class MSSTSVIS(BaseMOTModel):
             inputs (Tensor): (B, T, C, H, W) normalised frames.
             data_samples (list[TrackDataSample]): B clips with GT.
         """
-        losses, adv_inputs = self._vis_loss(inputs, data_samples)
-        if self.with_discriminator:
-            losses['loss_adv'] = self._adv_loss(adv_inputs)
+        losses, adv = self._vis_loss(inputs, data_samples)
+        if adv is not None:
+            losses['loss_adv'] = self._adv_loss(adv)
         return losses
 
     def train_step(self, data: dict,
@@ -121,15 +125,14 @@ class MSSTSVIS(BaseMOTModel):
         disc_wrapper = optim_wrapper['discriminator']
         with model_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
-            losses, adv_inputs = self._vis_loss(**data)
+            losses, adv = self._vis_loss(**data)
         with disc_wrapper.optim_context(self.discriminator):
-            disc_losses = discriminator_losses(self.discriminator,
-                                               **adv_inputs)
+            disc_losses = discriminator_losses(self.discriminator, adv)
         disc_loss, disc_log = self.parse_losses(disc_losses)
         disc_wrapper.update_params(disc_loss)
         with frozen(self.discriminator):
             with model_wrapper.optim_context(self):
-                losses['loss_adv'] = self._adv_loss(adv_inputs)
+                losses['loss_adv'] = self._adv_loss(adv)
             loss, log_vars = self.parse_losses(losses)
             model_wrapper.update_params(loss)
         log_vars['loss_disc'] = disc_log.pop('loss')
@@ -150,7 +153,7 @@ class MSSTSVIS(BaseMOTModel):
         Returns:
             list[TrackDataSample]: Frames with ``pred_track_instances``.
         """
-        video_results = _unwrap(self.track_head).predict(
+        video_results = unwrap_model(self.track_head).predict(
             self.extract_feat(inputs), data_samples, rescale)
         outputs = []
         for sample, frame_results in zip(data_samples, video_results):

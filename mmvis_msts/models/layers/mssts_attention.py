@@ -1,10 +1,11 @@
 """Multi-scale spatio-temporal split (MS-STS) attention, the encoder branch.
 
 Reconstructed from the paper's Fig. 2 (b)-(d) (no equations are public; see
-the project's METHOD_NOTES 2.3-2.4):
+docs/design.md §3a). Shapes use the package notation (``mmvis_msts``), with
+C_i the inner width of the branch:
 
-1. ``in_proj``: Linear D -> d (the "Linear layer" of panel (c)); one inner
-   width d shared by all levels.
+1. ``in_proj``: Linear C -> C_i (the "Linear layer" of panel (c)); one inner
+   width C_i shared by all levels.
 2. Intra-scale temporal attention, per level, shared weights: at every
    spatial position the T frames are the tokens.
    ``u = LN(u + Drop(MHA(u)))``, ``z = u + FFN(u)``.
@@ -13,7 +14,7 @@ the project's METHOD_NOTES 2.3-2.4):
    grid (2T keys); the coarsest level pairs with its own projected raw
    input. Pre-norm: ``h = x + Drop(MHA(LN(x)))``, ``h = h + FFN(LN(h))``.
    Only level l's T tokens are kept, so only they are used as queries.
-4. ``out_proj``: Linear d -> D, then dropout. The result is summed with the
+4. ``out_proj``: Linear C_i -> C, then dropout. The result is summed with the
    deformable-attention output before the encoder layer's add & norm.
 
 Every level's output depends only on intra-scale outputs, not on another
@@ -23,11 +24,11 @@ projection is applied after resampling; it commutes with the normalised
 bilinear resampling (weights sum to 1), so the inter-scale block owns both
 of its projections.
 
-Choices the paper leaves open: one branch per encoder layer, its weights
-shared by all levels; inputs without position or level embedding; no
-temporal embedding (T differs between training and test), so the branch is
-equivariant to frame order; d = 64, 4 heads, FFN 256 by default (about
-0.14 M parameters per layer at D = 256).
+Choices the paper leaves open (docs/design.md §6.1): one branch per encoder
+layer, its weights shared by all levels; inputs without position or level
+embedding; no temporal embedding (T differs between training and test), so
+the branch is equivariant to frame order; C_i = 64, 4 heads, FFN 256 by default (about
+0.14 M parameters per layer at C = 256).
 
 Padding: a padded frame of a position is masked as a key of that position
 (a position padded in every frame attends to all its frames, so no row is
@@ -48,14 +49,14 @@ from torch import Tensor, nn
 
 
 def fold_time(x: Tensor, num_frames: int) -> Tensor:
-    """(B*T, N, C) clip-major frames -> (B*N, T, C) per-position sequences.
+    """(B*T, S, C) clip-major frames -> (B*S, T, C) per-position sequences.
 
     Args:
-        x (Tensor): (B*T, N, C) tokens.
+        x (Tensor): (B*T, S, C) tokens.
         num_frames (int): T.
 
     Returns:
-        Tensor: (B*N, T, C), row ``b * N + n`` holds position n of clip b.
+        Tensor: (B*S, T, C), row ``b * S + s`` holds position s of clip b.
     """
     bt, n, c = x.shape
     return x.view(bt // num_frames, num_frames, n,
@@ -63,14 +64,14 @@ def fold_time(x: Tensor, num_frames: int) -> Tensor:
 
 
 def unfold_time(x: Tensor, num_tokens: int) -> Tensor:
-    """Invert :func:`fold_time`: (B*N, T, C) -> (B*T, N, C).
+    """Invert :func:`fold_time`: (B*S, T, C) -> (B*T, S, C).
 
     Args:
-        x (Tensor): (B*N, T, C) per-position sequences.
-        num_tokens (int): N.
+        x (Tensor): (B*S, T, C) per-position sequences.
+        num_tokens (int): S.
 
     Returns:
-        Tensor: (B*T, N, C) clip-major frames.
+        Tensor: (B*T, S, C) clip-major frames.
     """
     bn, t, c = x.shape
     return x.view(bn // num_tokens, num_tokens, t,
@@ -81,11 +82,11 @@ def temporal_key_mask(padding: Optional[Tensor]) -> Optional[Tensor]:
     """Key padding mask for per-position temporal attention.
 
     Args:
-        padding (Tensor, optional): (S, T) bool, True where the position is
+        padding (Tensor, optional): (B*S, T) bool, True where the position is
             padding in that frame.
 
     Returns:
-        Tensor or None: (S, T) mask with rows that would be fully masked
+        Tensor or None: (B*S, T) mask with rows that would be fully masked
         cleared (those positions are padding in every frame; attending to
         all frames keeps them finite), or None when nothing is masked.
     """
@@ -100,13 +101,13 @@ def resample_masked(x: Tensor, valid: Optional[Tensor],
     """Bilinear resampling that ignores invalid (padded) source cells.
 
     Args:
-        x (Tensor): (N, C, h, w) source map.
-        valid (Tensor, optional): (N, 1, h, w) float, 1 at valid cells.
+        x (Tensor): (B*T, C, H_c, W_c) source (coarser) map.
+        valid (Tensor, optional): (B*T, 1, H_c, W_c) float, 1 at valid cells.
             None means all cells are valid.
-        size (tuple[int, int]): Target (H, W).
+        size (tuple[int, int]): Target (H_l, W_l).
 
     Returns:
-        Tensor: (N, C, H, W); each output is a convex combination of valid
+        Tensor: (B*T, C, H_l, W_l); each output is a convex combination of valid
         source cells (0 where no valid cell contributes).
     """
     if valid is None:
@@ -124,7 +125,7 @@ class TemporalAttentionBlock(BaseModule):
     :meth:`_init_layers` of a subclass adds before them.
 
     Args:
-        embed_dims (int): Token width d.
+        embed_dims (int): Token width C_i.
         num_heads (int): Attention heads.
         feedforward_channels (int): FFN hidden width.
         dropout (float): Dropout on attention weights, residuals and FFN.
@@ -156,7 +157,7 @@ class TemporalAttentionBlock(BaseModule):
         """Build the subclass' own layers (before attention and FFN).
 
         Args:
-            embed_dims (int): Token width d.
+            embed_dims (int): Token width C_i.
             norm_cfg (dict): Norm config.
         """
         raise NotImplementedError
@@ -180,11 +181,11 @@ class IntraScaleTemporalAttention(TemporalAttentionBlock):
         """Attend across frames.
 
         Args:
-            x (Tensor): (S, T, d) one sequence of T frames per position.
-            key_padding_mask (Tensor, optional): (S, T) bool, True = ignore.
+            x (Tensor): (B*S, T, C_i) one sequence of T frames per position.
+            key_padding_mask (Tensor, optional): (B*S, T) bool, True = ignore.
 
         Returns:
-            Tensor: (S, T, d).
+            Tensor: (B*S, T, C_i).
         """
         # need_weights=False takes the scaled_dot_product_attention path
         attn = self.attn(
@@ -219,13 +220,13 @@ class InterScaleTemporalAttention(TemporalAttentionBlock):
         """Attend across frames and the two scales.
 
         Args:
-            fine (Tensor): (S, T, d) level-l tokens.
-            coarse (Tensor): (S, T, d) partner tokens on level l's grid.
-            key_padding_mask (Tensor, optional): (S, 2T) bool over
+            fine (Tensor): (B*S, T, C_i) level-l tokens.
+            coarse (Tensor): (B*S, T, C_i) partner tokens on level l's grid.
+            key_padding_mask (Tensor, optional): (B*S, 2T) bool over
                 ``[fine, coarse]``, True = ignore.
 
         Returns:
-            Tensor: (S, T, d) updated level-l tokens.
+            Tensor: (B*S, T, C_i) updated level-l tokens.
         """
         num_frames = fine.size(1)
         x = torch.cat([self.fine_proj(fine), self.coarse_proj(coarse)], dim=1)
@@ -243,11 +244,11 @@ class InterScaleTemporalAttention(TemporalAttentionBlock):
 
 @MODELS.register_module()
 class MSSTSAttention(BaseModule):
-    """MS-STS attention branch of an encoder layer (DESIGN 3a).
+    """MS-STS attention branch of an encoder layer (docs/design.md §3a).
 
     Args:
-        embed_dims (int): Encoder width D. Defaults to 256.
-        inner_dims (int): Width d of the temporal attentions, shared by all
+        embed_dims (int): Encoder width C. Defaults to 256.
+        inner_dims (int): Width C_i of the temporal attentions, shared by all
             levels. Defaults to 64.
         num_heads (int): Heads of both temporal attentions. Defaults to 4.
         feedforward_channels (int): Hidden width of both FFNs. Defaults to
@@ -304,16 +305,16 @@ class MSSTSAttention(BaseModule):
         """Compute the branch output for all frames and levels.
 
         Args:
-            query (Tensor): (B*T, N, D) clip-major tokens of all levels,
+            query (Tensor): (B*T, S, C) clip-major tokens of all levels,
                 levels ordered fine to coarse (level l+1 is the next-coarser
                 neighbour of level l).
-            key_padding_mask (Tensor, optional): (B*T, N) bool, True at
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at
                 padding.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) per level.
             num_frames (int): T.
 
         Returns:
-            Tensor: (B*T, N, D) to be added to the deformable-attention
+            Tensor: (B*T, S, C) to be added to the deformable-attention
             output.
         """
         num_tokens = query.size(1)
@@ -325,7 +326,7 @@ class MSSTSAttention(BaseModule):
             key_padding_mask = None
         padding = None if key_padding_mask is None else fold_time(
             key_padding_mask[..., None], num_frames).squeeze(-1)
-        # (B*T, N, D) -> (B*T, N, d) -> (B*N, T, d)
+        # (B*T, S, C) -> (B*T, S, C_i) -> (B*S, T, C_i)
         raw = self.in_proj(query)
         intra = self.intra_attn(
             fold_time(raw, num_frames), temporal_key_mask(padding))
@@ -348,14 +349,14 @@ class MSSTSAttention(BaseModule):
         """Coarser-neighbour tokens of every level on that level's grid.
 
         Args:
-            raw (Tensor): (B*T, N, d) projected input tokens.
-            intra (Tensor): (B*T, N, d) intra-scale outputs.
-            key_padding_mask (Tensor, optional): (B*T, N) bool padding;
+            raw (Tensor): (B*T, S, C_i) projected input tokens.
+            intra (Tensor): (B*T, S, C_i) intra-scale outputs.
+            key_padding_mask (Tensor, optional): (B*T, S) bool padding;
                 None when nothing is padded.
             shapes (list[tuple[int, int]]): (H_l, W_l) per level.
 
         Returns:
-            Tensor: (B*T, N, d): for level l < L-1 the intra output of level
+            Tensor: (B*T, S, C_i): for level l < L-1 the intra output of level
             l+1 resampled to (H_l, W_l); for the coarsest level its raw
             projected input.
         """
@@ -368,13 +369,13 @@ class MSSTSAttention(BaseModule):
         partners = []
         for level in range(len(shapes) - 1):
             (h, w), (hc, wc) = shapes[level], shapes[level + 1]
-            # (B*T, Hc*Wc, d) -> (B*T, d, Hc, Wc)
+            # (B*T, H_c*W_c, C_i) -> (B*T, C_i, H_c, W_c)
             coarse = intra_levels[level + 1].transpose(1, 2).reshape(
                 -1, intra.size(2), hc, wc)
             valid = valid_levels[level + 1]
             if valid is not None:
                 valid = valid.view(-1, 1, hc, wc)
-            # (B*T, d, H, W) -> (B*T, H*W, d)
+            # (B*T, C_i, H_l, W_l) -> (B*T, H_l*W_l, C_i)
             partners.append(
                 resample_masked(coarse, valid, (h, w)).flatten(2).transpose(
                     1, 2))

@@ -12,8 +12,8 @@ class MSSTSEncoderLayer(SeqFormerEncoderLayer):
     """Encoder layer with an MS-STS branch parallel to deformable attention.
 
     ``x = LN(x + Drop(MSDeformAttn(x + pos, x)) + MSSTS(x))``, then
-    ``x = LN(x + FFN(x))`` (DESIGN 3a: the two branch outputs are summed
-    before add & norm; the branch ends with its own dropout).
+    ``x = LN(x + FFN(x))`` (docs/design.md §3a: the two branch outputs are
+    summed before add & norm; the branch ends with its own dropout).
 
     Args:
         msts_cfg (dict): Config of the branch, built from mmdet ``MODELS``

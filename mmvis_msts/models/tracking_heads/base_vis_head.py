@@ -1,0 +1,324 @@
+"""Base of query-based VIS heads: targets, losses and post-processing.
+
+Shapes use the package notation (``mmvis_msts``): B clips, T frames, Q
+queries, K classes, N instances, Ld decoder layers, H_4 and W_4 the size of
+the predicted masks.
+"""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Sequence
+
+import torch
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import TrackSampleList
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.dist import all_reduce
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from .vis_matching import match_clips
+from .vis_postprocess import (mask_probs_at_output_size, select_top_tracks,
+                              tracks_to_frame_results)
+from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
+                          VISTargets)
+from .vis_targets import build_clip_gts
+
+
+class BaseVISHead(BaseModule, metaclass=ABCMeta):
+    """Targets, losses and post-processing of a clip-level VIS head.
+
+    A subclass predicts, for every decoder layer, class logits per query,
+    one box per query and frame and dynamic mask parameters
+    (:meth:`forward` -> :class:`VISHeadOutputs`), and turns selected
+    queries into mask logits (:meth:`mask_logits`). This class matches every
+    layer to the GT tracks, computes the five losses per layer and selects
+    the top-k tracks at test time, like mmdet's ``DETRHead`` does for
+    images:
+
+    ``loss = loss_by_feat(forward(x), get_targets(forward(x), samples))``,
+    ``predict = predict_by_feat(forward(x), samples)``.
+
+    Args:
+        num_classes (int): Number of object classes K (no background).
+        loss_cls (dict): Class loss (sigmoid focal).
+        loss_bbox (dict): Box L1 loss on normalised (cx, cy, w, h).
+        loss_iou (dict): Box GIoU loss.
+        loss_mask (dict): Mask loss (sigmoid focal over pixels).
+        loss_dice (dict): Mask dice loss.
+        supervise_absent_boxes (bool): Supervise the boxes of frames where a
+            GT instance is absent towards an all-zero box (SeqFormer) instead
+            of masking them out of the box costs and losses, since a zero box
+            is no meaningful target. Defaults to False.
+        train_cfg (dict, optional): ``assigner`` config. Defaults to None.
+        test_cfg (dict, optional): ``max_per_video`` (top-k (query, class)
+            pairs, default 10), ``mask_thr`` (probability, default 0.5) and
+            ``drop_empty`` (drop pairs whose mask is empty in every frame, as
+            SeqFormer; default True). Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 loss_cls: ConfigType,
+                 loss_bbox: ConfigType,
+                 loss_iou: ConfigType,
+                 loss_mask: ConfigType,
+                 loss_dice: ConfigType,
+                 supervise_absent_boxes: bool = False,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.num_classes = num_classes
+        self.supervise_absent_boxes = supervise_absent_boxes
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg if test_cfg is not None else dict()
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.loss_iou = MODELS.build(loss_iou)
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_dice = MODELS.build(loss_dice)
+        self.assigner = None
+        if train_cfg is not None:
+            self.assigner = TASK_UTILS.build(train_cfg['assigner'])
+
+    @abstractmethod
+    def forward(self, x: Sequence[Tensor],
+                batch_data_samples: TrackSampleList) -> VISHeadOutputs:
+        """Predictions of every decoder layer for B clips."""
+
+    @abstractmethod
+    def mask_logits(self, head_outs: VISHeadOutputs, layer_id: int,
+                    clip_inds: Tensor, query_inds: Tensor) -> Tensor:
+        """(N, T, H_4, W_4) mask logits of selected (clip, query) pairs."""
+
+    # ------------------------------------------------------------------ #
+    # training
+    # ------------------------------------------------------------------ #
+    def loss(self, x: Sequence[Tensor],
+             batch_data_samples: TrackSampleList) -> Dict[str, Tensor]:
+        """Forward, match and compute the losses of every decoder layer.
+
+        Args:
+            x (Sequence[Tensor]): L neck maps (B*T, C, H_l, W_l).
+            batch_data_samples (list[TrackDataSample]): B clips with GT.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`loss_by_feat`.
+        """
+        head_outs = self(x, batch_data_samples)
+        targets = self.get_targets(head_outs, batch_data_samples)
+        return self.loss_by_feat(head_outs, targets)
+
+    def get_targets(self, head_outs: VISHeadOutputs,
+                    batch_data_samples: TrackSampleList) -> VISTargets:
+        """GT tracks of every clip and the matching of every layer.
+
+        Args:
+            head_outs (VISHeadOutputs): Output of :meth:`forward`.
+            batch_data_samples (list[TrackDataSample]): With
+                ``gt_instances`` per frame (``labels``, ``bboxes``,
+                ``masks``, ``instances_ids``).
+
+        Returns:
+            VISTargets: Tracks, one assignment per layer, loss normaliser.
+        """
+        if self.assigner is None:
+            raise RuntimeError(f'{type(self).__name__} needs '
+                               'train_cfg.assigner to compute losses')
+        clip_gts = build_clip_gts(batch_data_samples,
+                                  head_outs.mask_out_stride,
+                                  head_outs.mask_out_size,
+                                  self.supervise_absent_boxes)
+        num_gts = head_outs.mask_feats.new_tensor(
+            float(sum(len(gt) for gt in clip_gts)))
+        all_reduce(num_gts, op='mean')
+        assignments = [
+            match_clips(
+                self.assigner,
+                head_outs.cls_scores[layer_id],
+                # (B, T, Q, 4) -> (B, Q, T, 4)
+                head_outs.bbox_preds[layer_id].transpose(1, 2),
+                clip_gts) for layer_id in range(head_outs.num_layers)
+        ]
+        return VISTargets(
+            clip_gts=clip_gts,
+            assignments=assignments,
+            avg_factor=max(num_gts.item(), 1.0))
+
+    def loss_by_feat(self, head_outs: VISHeadOutputs,
+                     targets: VISTargets) -> Dict[str, Tensor]:
+        """The five losses of every decoder layer.
+
+        Args:
+            head_outs (VISHeadOutputs): Output of :meth:`forward`.
+            targets (VISTargets): Output of :meth:`get_targets`.
+
+        Returns:
+            dict[str, Tensor]: ``loss_{cls,bbox,giou,mask,dice}`` of the last
+            layer and ``d{l}.loss_*`` of the earlier layers.
+        """
+        losses = {}
+        last = head_outs.num_layers - 1
+        for layer_id in range(head_outs.num_layers):
+            layer_losses = self._loss_single_layer(head_outs, layer_id,
+                                                   targets)
+            prefix = '' if layer_id == last else f'd{layer_id}.'
+            losses.update({prefix + k: v for k, v in layer_losses.items()})
+        return losses
+
+    def _loss_single_layer(self, head_outs: VISHeadOutputs, layer_id: int,
+                           targets: VISTargets) -> Dict[str, Tensor]:
+        """The five losses of one decoder layer; see :meth:`loss_by_feat`."""
+        match = targets.assignments[layer_id]
+        avg_factor = targets.avg_factor
+        cls_scores = head_outs.cls_scores[layer_id]
+        labels = cls_scores.new_full(
+            cls_scores.shape[:2], self.num_classes, dtype=torch.long)
+        labels[match.clip_inds, match.query_inds] = \
+            targets.cat('labels')[match.gt_inds]
+        loss_cls = self.loss_cls(
+            cls_scores.flatten(0, 1), labels.flatten(), avg_factor=avg_factor)
+
+        # (B, T, Q, 4) -> (N, T, 4); an instance's frames weigh
+        # 1 / (its valid frames)
+        pred_boxes = head_outs.bbox_preds[layer_id].transpose(1, 2)[
+            match.clip_inds, match.query_inds]
+        target_boxes = targets.cat('bboxes')[match.gt_inds]
+        valid = targets.cat('box_valid')[match.gt_inds].to(pred_boxes.dtype)
+        frame_weights = valid / valid.sum(1, keepdim=True).clamp(min=1)
+        loss_bbox = self.loss_bbox(
+            pred_boxes,
+            target_boxes,
+            weight=frame_weights[..., None].expand_as(pred_boxes),
+            avg_factor=avg_factor)
+        loss_giou = self.loss_iou(
+            bbox_cxcywh_to_xyxy(pred_boxes).flatten(0, 1),
+            bbox_cxcywh_to_xyxy(target_boxes).flatten(0, 1),
+            weight=frame_weights.flatten(),
+            avg_factor=avg_factor)
+        loss_mask, loss_dice = self._mask_losses(head_outs, layer_id, match,
+                                                 targets)
+        return dict(
+            loss_cls=loss_cls,
+            loss_bbox=loss_bbox,
+            loss_giou=loss_giou,
+            loss_mask=loss_mask,
+            loss_dice=loss_dice)
+
+    def _mask_losses(self, head_outs: VISHeadOutputs, layer_id: int,
+                     match: ClipAssignment,
+                     targets: VISTargets) -> List[Tensor]:
+        """Focal (averaged over pixels) and dice loss of the matched masks."""
+        if len(match.gt_inds) == 0:
+            # keep the graph connected when no clip has GT
+            zero = head_outs.mask_params[layer_id].sum() * 0
+            return [zero, zero]
+        mask_logits = self.mask_logits(head_outs, layer_id, match.clip_inds,
+                                       match.query_inds)
+        target_masks = targets.cat('masks')[match.gt_inds].to(
+            mask_logits.dtype)
+        if target_masks.shape != mask_logits.shape:
+            raise RuntimeError(
+                f'GT masks {tuple(target_masks.shape)} do not match the '
+                f'predicted masks {tuple(mask_logits.shape)}')
+        num_pixels = mask_logits[0].numel()
+        # focal loss averaged over pixels, summed over instances
+        loss_mask = self.loss_mask(
+            mask_logits.flatten(1),
+            target_masks.flatten(1),
+            avg_factor=targets.avg_factor * num_pixels)
+        loss_dice = self.loss_dice(
+            mask_logits.flatten(1),
+            target_masks.flatten(1),
+            avg_factor=targets.avg_factor)
+        return [loss_mask, loss_dice]
+
+    def foreground_maps(self, head_outs: VISHeadOutputs,
+                        targets: VISTargets) -> ForegroundMaps:
+        """Predicted and GT foreground of every frame (last layer).
+
+        The input of an auxiliary foreground/background discriminator. The
+        matched queries' masks are computed again here (a few 1x1 convs per
+        matched query) so that the losses stay independent of it.
+
+        Args:
+            head_outs (VISHeadOutputs): Output of :meth:`forward`.
+            targets (VISTargets): Output of :meth:`get_targets`.
+
+        Returns:
+            ForegroundMaps: (B*T, 1, H_4, W_4) maps; ``pred`` carries the
+            gradient of the matched mask logits.
+        """
+        match = targets.assignments[-1]
+        mask_probs = self.mask_logits(head_outs, -1, match.clip_inds,
+                                      match.query_inds).sigmoid()
+        num_frames = head_outs.mask_feats.size(1)
+        empty = head_outs.mask_feats.new_zeros(num_frames,
+                                               *head_outs.mask_out_size)
+        pred = torch.stack([
+            mask_probs[match.clip_inds == i].amax(0) if len(gt) else empty
+            for i, gt in enumerate(targets.clip_gts)
+        ])
+        gt = torch.stack([
+            gt.masks.amax(0) if len(gt) else empty for gt in targets.clip_gts
+        ])
+        return ForegroundMaps(
+            pred=pred.flatten(0, 1)[:, None], gt=gt.flatten(0, 1)[:, None])
+
+    # ------------------------------------------------------------------ #
+    # inference
+    # ------------------------------------------------------------------ #
+    def predict(self,
+                x: Sequence[Tensor],
+                batch_data_samples: TrackSampleList,
+                rescale: bool = True) -> List[List[InstanceData]]:
+        """Segment and track the instances of whole videos.
+
+        Args:
+            x (Sequence[Tensor]): L neck maps (B*T, C, H_l, W_l).
+            batch_data_samples (list[TrackDataSample]): B videos.
+            rescale (bool): Return masks at each frame's ``ori_shape``
+                instead of the resized input size. Defaults to True.
+
+        Returns:
+            list[list[InstanceData]]: Per video, per frame: see
+            :func:`tracks_to_frame_results`.
+        """
+        head_outs = self(x, batch_data_samples)
+        return self.predict_by_feat(head_outs, batch_data_samples, rescale)
+
+    def predict_by_feat(self,
+                        head_outs: VISHeadOutputs,
+                        batch_data_samples: TrackSampleList,
+                        rescale: bool = True) -> List[List[InstanceData]]:
+        """Top-k (query, class) pairs of the last layer of every video.
+
+        Masks are computed only for the selected queries.
+
+        Args:
+            head_outs (VISHeadOutputs): Output of :meth:`forward`.
+            batch_data_samples (list[TrackDataSample]): B videos.
+            rescale (bool): See :meth:`predict`. Defaults to True.
+
+        Returns:
+            list[list[InstanceData]]: See :meth:`predict`.
+        """
+        max_per_video = self.test_cfg.get('max_per_video', 10)
+        mask_thr = self.test_cfg.get('mask_thr', 0.5)
+        drop_empty = self.test_cfg.get('drop_empty', True)
+        results = []
+        for clip_id, sample in enumerate(batch_data_samples):
+            scores, query_inds, labels = select_top_tracks(
+                head_outs.cls_scores[-1, clip_id], max_per_video)
+            mask_logits = self.mask_logits(head_outs, -1,
+                                           torch.full_like(query_inds, clip_id),
+                                           query_inds)
+            masks = mask_probs_at_output_size(mask_logits, sample,
+                                              rescale) > mask_thr
+            if drop_empty:
+                keep = masks.flatten(1).any(1)
+                masks, scores, labels = masks[keep], scores[keep], labels[keep]
+            results.append(tracks_to_frame_results(masks, scores, labels))
+        return results
