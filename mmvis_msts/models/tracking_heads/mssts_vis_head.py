@@ -43,11 +43,12 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         decoder (dict): Decoder config (``SeqFormerDecoder``/
             ``TemporalAttnDecoder``).
         mask_head (dict): ``DynamicConvMaskHead`` config.
+        loss_cls, loss_bbox, loss_iou, loss_mask, loss_dice (dict): Loss
+            configs; see :class:`BaseVISHead` (SeqFormer's are in
+            ``configs/_base_/models/seqformer_r50.py``).
         num_queries (int): Number of instance queries Q. Defaults to 300.
         num_feature_levels (int): Number of input levels L. Defaults to 4.
         positional_encoding (dict): ``SinePositionalEncoding`` arguments.
-        loss_cls, loss_bbox, loss_iou, loss_mask, loss_dice (dict): Loss
-            configs; see :class:`BaseVISHead`. Default to SeqFormer's.
         supervise_absent_boxes (bool): See :class:`BaseVISHead`. Defaults to
             False.
         train_cfg (dict, optional): ``assigner`` config. Defaults to None.
@@ -62,31 +63,15 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         encoder: ConfigType,
         decoder: ConfigType,
         mask_head: ConfigType,
+        loss_cls: ConfigType,
+        loss_bbox: ConfigType,
+        loss_iou: ConfigType,
+        loss_mask: ConfigType,
+        loss_dice: ConfigType,
         num_queries: int = 300,
         num_feature_levels: int = 4,
         positional_encoding: ConfigType = dict(
             num_feats=128, normalize=True, offset=-0.5),
-        loss_cls: ConfigType = dict(
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=2.0),
-        loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=5.0),
-        loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
-        loss_mask: ConfigType = dict(
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=2.0),
-        loss_dice: ConfigType = dict(
-            type='DiceLoss',
-            use_sigmoid=True,
-            activate=True,
-            naive_dice=True,
-            eps=1.0,
-            loss_weight=5.0),
         supervise_absent_boxes: bool = False,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,

@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401
@@ -19,6 +21,10 @@ deform_attn = dict(
     embed_dims=DIMS, num_heads=4, num_levels=4, num_points=2, batch_first=True)
 mha = dict(embed_dims=DIMS, num_heads=4, batch_first=True)
 ffn = dict(embed_dims=DIMS, feedforward_channels=64)
+# SeqFormer's losses and matching costs
+SEQFORMER_HEAD = Config.fromfile(
+    str(Path(__file__).parents[3] /
+        'configs/_base_/models/seqformer_r50.py')).model.track_head
 HEAD_CFG = dict(
     type='MSSTSVISHead',
     num_classes=3,
@@ -51,15 +57,12 @@ HEAD_CFG = dict(
         branch_channels=(16, 8),
         rel_coord_normalize=True),
     supervise_absent_boxes=False,
-    train_cfg=dict(
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='FocalLossCost', weight=2.0),
-                dict(type='ClipBBoxL2Cost', weight=5.0),
-                dict(type='ClipGIoUCost', weight=2.0)
-            ])),
-    test_cfg=dict(max_per_video=4, mask_thr=0.5, drop_empty=False))
+    test_cfg=dict(max_per_video=4, mask_thr=0.5, drop_empty=False),
+    **{
+        key: SEQFORMER_HEAD[key]
+        for key in ('loss_cls', 'loss_bbox', 'loss_iou', 'loss_mask',
+                    'loss_dice', 'train_cfg')
+    })
 
 # (instance id, label, box x1 y1 x2 y2, frames where present)
 INSTANCES = [(7, 1, (4, 8, 30, 40), (0, 1)), (3, 2, (36, 10, 60, 50), (0, 1))]
