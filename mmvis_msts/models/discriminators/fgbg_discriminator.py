@@ -99,8 +99,8 @@ class FgBgDiscriminator(BaseModule):
         expected += [(self.in_channels, feat) for feat in feats]
         for channels, x in expected:
             if x.dim() != 4 or x.size(1) != channels:
-                raise ValueError(f'expected (B*T, {channels}, H, W) input, got '
-                                 f'shape {tuple(x.shape)}')
+                raise ValueError(f'expected (B*T, {channels}, H, W) input, '
+                                 f'got shape {tuple(x.shape)}')
         size = feats[0].shape[-2:]
         if frames.shape[-2:] != size or mask.shape[-2:] != size:
             raise ValueError(f'frames {tuple(frames.shape)} and mask '

@@ -27,8 +27,8 @@ of its projections.
 Choices the paper leaves open (docs/design.md §6.1): one branch per encoder
 layer, its weights shared by all levels; inputs without position or level
 embedding; no temporal embedding (T differs between training and test), so
-the branch is equivariant to frame order; C_i = 64, 4 heads, FFN 256 by default (about
-0.14 M parameters per layer at C = 256).
+the branch is equivariant to frame order; C_i = 64, 4 heads, FFN 256 by
+default (about 0.14 M parameters per layer at C = 256).
 
 Padding: a padded frame of a position is masked as a key of that position
 (a position padded in every frame attends to all its frames, so no row is
@@ -107,8 +107,8 @@ def resample_masked(x: Tensor, valid: Optional[Tensor],
         size (tuple[int, int]): Target (H_l, W_l).
 
     Returns:
-        Tensor: (B*T, C, H_l, W_l); each output is a convex combination of valid
-        source cells (0 where no valid cell contributes).
+        Tensor: (B*T, C, H_l, W_l); each output is a convex combination of
+        valid source cells (0 where no valid cell contributes).
     """
     if valid is None:
         return F.interpolate(

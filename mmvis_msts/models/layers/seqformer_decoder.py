@@ -35,8 +35,8 @@ from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
 from .seqformer_cross_attention import SeqFormerCrossAttention
-from .seqformer_encoder import (check_frame_rows, check_num_frames,
-                                init_deformable_attentions)
+from .seqformer_encoder import (LayerStackMixin, check_frame_rows,
+                                check_num_frames)
 
 
 def require_batch_first(cfg: ConfigType, name: str) -> dict:
@@ -250,7 +250,7 @@ def refine_boxes(deltas: Tensor, references: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class SeqFormerDecoder(BaseModule):
+class SeqFormerDecoder(LayerStackMixin, BaseModule):
     """SeqFormer decoder with per-frame iterative box refinement.
 
     Args:
@@ -269,19 +269,7 @@ class SeqFormerDecoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.num_layers = num_layers
         self.layer_cfg = layer_cfg
-        self._init_layers()
-
-    def _init_layers(self) -> None:
-        """Initialize the layers."""
-        self.layers = ModuleList([
-            self.layer_type(**self.layer_cfg) for _ in range(self.num_layers)
-        ])
-        self.embed_dims = self.layers[0].embed_dims
-
-    def init_weights(self) -> None:
-        """Default init, then every deformable attention's own scheme."""
-        super().init_weights()
-        init_deformable_attentions(self)
+        self._build_layers()
 
     @staticmethod
     def scale_references(reference_points: Tensor,

@@ -18,7 +18,7 @@ from mmdet.models.layers.transformer import (
     DeformableDetrTransformerEncoder, DeformableDetrTransformerEncoderLayer)
 from mmdet.registry import MODELS
 from mmengine.model import ModuleList
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmvis_msts.ops import MSDeformAttn
 
@@ -53,20 +53,32 @@ def check_frame_rows(tensor: Tensor, name: str, num_clip_frames: int) -> None:
                          f'per frame (B*T = {num_clip_frames})')
 
 
-def init_deformable_attentions(module: nn.Module) -> None:
-    """Run the own init scheme of every deformable attention in ``module``.
+class LayerStackMixin:
+    """``num_layers`` layers of ``layer_type`` built from ``layer_cfg``.
 
+    Shared by the encoder and decoder stacks. Their ``init_weights`` runs
+    the own scheme of every deformable attention after the default one:
     mmengine's recursive ``init_weights`` skips these modules because they
     mark themselves initialised in their constructor, so a xavier sweep over
     a whole coder (as in Deformable DETR) would otherwise leave their
     sampling offsets and attention weights non-zero.
-
-    Args:
-        module (nn.Module): Module whose sub-modules to initialise.
     """
-    for m in module.modules():
-        if isinstance(m, MSDeformAttn):
-            m.init_weights()
+
+    layer_type: type
+
+    def _build_layers(self) -> None:
+        """Build ``self.layers`` and read ``embed_dims`` off the first."""
+        self.layers = ModuleList([
+            self.layer_type(**self.layer_cfg) for _ in range(self.num_layers)
+        ])
+        self.embed_dims = self.layers[0].embed_dims
+
+    def init_weights(self) -> None:
+        """Default init, then every deformable attention's own scheme."""
+        super().init_weights()
+        for m in self.modules():
+            if isinstance(m, MSDeformAttn):
+                m.init_weights()
 
 
 class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
@@ -139,7 +151,7 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
 
 
 @MODELS.register_module()
-class SeqFormerEncoder(DeformableDetrTransformerEncoder):
+class SeqFormerEncoder(LayerStackMixin, DeformableDetrTransformerEncoder):
     """SeqFormer encoder: a stack of :class:`SeqFormerEncoderLayer`.
 
     Frames share all weights and never interact; they are folded into the
@@ -163,15 +175,7 @@ class SeqFormerEncoder(DeformableDetrTransformerEncoder):
             raise ValueError(f'{type(self).__name__} does not support '
                              f'activation checkpointing, got num_cp='
                              f'{self.num_cp}')
-        self.layers = ModuleList([
-            self.layer_type(**self.layer_cfg) for _ in range(self.num_layers)
-        ])
-        self.embed_dims = self.layers[0].embed_dims
-
-    def init_weights(self) -> None:
-        """Default init, then every deformable attention's own scheme."""
-        super().init_weights()
-        init_deformable_attentions(self)
+        self._build_layers()
 
     def forward(self, query: Tensor, query_pos: Tensor,
                 key_padding_mask: Tensor, spatial_shapes: Tensor,

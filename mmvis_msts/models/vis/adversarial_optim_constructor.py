@@ -17,8 +17,9 @@ def merge_param_groups(groups: List[dict]) -> List[dict]:
     mmengine's constructor gives every parameter its own group once a
     ``paramwise_cfg`` is set, and torch's foreach optimizers batch tensors
     only within a group: with one-tensor groups (367 in the tiny config)
-    AdamW ran as a loop of small ops (docs/main_job.md). Order is kept: first occurrence of each
-    option set, parameters in model order within a group.
+    AdamW ran as a loop of small ops (docs/main_job.md). Order is kept:
+    first occurrence of each option set, parameters in model order within a
+    group.
     """
     merged = {}
     for group in groups:
