@@ -41,10 +41,51 @@ export PYTHONUNBUFFERED=1
 
 declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
+
+# How long each stage usually takes on 2 CPU cores with the default config:
+# docs/main_job.md's last run on a quiet machine (data 5-13 s, train 832 s,
+# test 19 s, render 5 s: 861 s) and a new user's run in a fresh clone (train
+# 1,226 s, 22 min in all); the set-up as measured in tools/setup_env.sh's
+# header. A machine shared with other jobs takes longer.
+declare -A USUAL=(
+  [train]="about 14-21 min (832 s on a quiet machine, 1,226 s in a fresh clone)"
+  [test]="about 20 s (19 s measured)"
+  [render]="about 5 s"
+)
+SETUP_COLD="about 18 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
+SETUP_WARM="3-5 min with pip's cache warm"
+if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
+  NOW_SETUP="skipped (SKIP_SETUP=1)"
+elif [[ -f "$VENV/.mmvis_setup_stamp" ]]; then
+  NOW_SETUP="ready .venv"
+  USUAL[setup]="seconds (import check; more if the requirements changed)"
+else
+  NOW_SETUP="no ready .venv"
+  USUAL[setup]="$SETUP_COLD, $SETUP_WARM"
+fi
+if [[ -f "$DATA_ROOT/preview.png" ]]; then
+  NOW_DATA="check of $DATA_ROOT"
+  USUAL[data]="about 5 s to check"
+else
+  NOW_DATA="generating $DATA_ROOT"
+  USUAL[data]="about 15 s to generate"
+fi
+log "usual durations on 2 CPU cores (default config; docs/main_job.md):"
+printf '  %-6s: %s\n' \
+  setup "seconds with a ready .venv (this run: $NOW_SETUP)"
+printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
+printf '  %-6s: %s\n' \
+  data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
+  train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
+  total "about 15-22 min after the set-up (861 s quiet, 22 min in a fresh clone)"
+[[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
+   $# -eq 0 ]] ||
+  log "(figures for the default config and options; this run: $CONFIG $*)"
+
 stage() {  # stage NAME COMMAND...: run, time and record a stage
   local name="$1" start end
   shift
-  log "stage '$name': $*"
+  log "stage '$name' (usually ${USUAL[$name]:-?}): $*"
   start=$(date +%s)
   "$@"
   end=$(date +%s)

@@ -14,8 +14,8 @@ import argparse
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmengine.config import Config, ConfigDict
+from mmengine.registry import RUNNERS
 
-from mmvis_msts.engine import build_runner
 from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
 
 # Metrics that take an ``outfile_prefix`` in the YouTube-VIS format.
@@ -74,7 +74,7 @@ def main() -> None:
     if args.out is not None:
         set_outfile_prefix(cfg, args.out)
 
-    runner = build_runner(cfg)
+    runner = RUNNERS.build(cfg)
     runner.test()
     close_dist()
 

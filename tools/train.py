@@ -6,8 +6,10 @@ Arguments follow mmdet 3.3's ``tools/train.py``::
         [--resume [CHECKPOINT]] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
 
-The runner is the project's ``VISRunner`` unless the config names another
-``runner_type``: it loads ``load_from`` / ``--resume`` checkpoints with
+The runner is built as mmdet's ``tools/train.py`` builds it, from the
+config's ``runner_type`` in mmengine's root ``RUNNERS`` (mmengine's
+``Runner`` without one). The project's configs name ``'mmdet.VISRunner'``,
+which loads ``load_from`` / ``--resume`` checkpoints with
 ``torch.load(weights_only=True)`` and runs distributed on CPU-only hosts.
 """
 import argparse
@@ -16,8 +18,8 @@ import logging
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
 
-from mmvis_msts.engine import build_runner
 from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
 
 
@@ -87,7 +89,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    runner = build_runner(cfg)
+    runner = RUNNERS.build(cfg)
     runner.train()
     close_dist()
 

@@ -3,8 +3,11 @@
 default_scope = 'mmdet'
 
 # VISRunner = mmengine Runner + weights-only checkpoint loading that accepts
-# mmengine's own checkpoints on torch>=2.6, and CPU (gloo) distributed runs.
-runner_type = 'VISRunner'
+# mmengine's own checkpoints on torch>=2.6, CPU (gloo) distributed runs and
+# the DDP wrapper that fits the model. Named with its scope: the tools
+# (this repo's and mmdet's own) build it from mmengine's root RUNNERS before
+# any default scope is set, and the root finds 'mmdet.X' in its mmdet child.
+runner_type = 'mmdet.VISRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -15,19 +15,15 @@
 custom_imports = dict(imports=['mmvis_msts'], allow_failed_imports=False)
 _base_ = [
     '../_base_/models/msts-vis_r50.py',
+    '../_base_/backbones/resnet18-tiny.py',
     '../_base_/datasets/synthetic_vis.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_2k.py',
 ]
 
 num_classes = 4
 num_queries = 10
 embed_dims = 64
 num_levels = 4
-base_channels = 32
-num_clip_frames = 3
-# frames are generated 64-80 px high: a short side of 80 px (objects of
-# 28-48 px) beat 64 px at the same training time (docs/main_job.md)
-img_scale = (128, 80)
 dropout = 0.0
 
 deform_attn_cfg = dict(
@@ -50,28 +46,12 @@ mha_cfg = dict(
     dropout_layer=dict(type='Dropout', drop_prob=dropout),
     batch_first=True)
 
+# input side of the Mask2Former-VIS anchor, in place of the R-50 base's
 model = dict(
-    # padded to a multiple of 16, not 32: an 80 px high batch stays 80 px
-    # instead of 96 (about 10 % less time per iteration)
-    data_preprocessor=dict(pad_size_divisor=16),
-    backbone=dict(
-        _delete_=True,
-        type='ResNet',
-        depth=18,
-        base_channels=base_channels,
-        # three 3x3 convs instead of the 7x7 and GroupNorm instead of BN:
-        # together they lifted the class accuracy of the found tracks from
-        # 0.55 to 0.73-0.84 (each alone: no clear gain; docs/main_job.md)
-        deep_stem=True,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='GN', num_groups=8, requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
+    data_preprocessor=dict(_base_.tiny_data_preprocessor, _delete_=True),
+    backbone=dict(_base_.tiny_backbone, _delete_=True, out_indices=(1, 2, 3)),
     neck=dict(
-        in_channels=[base_channels * 2, base_channels * 4, base_channels * 8],
+        in_channels=_base_.tiny_backbone_channels[1:],
         out_channels=embed_dims,
         norm_cfg=dict(type='GN', num_groups=16)),
     track_head=dict(
@@ -112,79 +92,17 @@ model = dict(
         in_channels=embed_dims, channels=16, head_channels=(32, 64)),
     adv_loss_weight=0.1)
 
-train_pipeline = [
-    dict(type='SeqFormerClipSample', num_frames=num_clip_frames),
-    dict(
-        type='TransformBroadcaster',
-        share_random_params=True,
-        transforms=[
-            dict(type='LoadImageFromFile', backend_args=None),
-            dict(type='LoadTrackAnnotations', with_mask=True),
-            dict(type='Resize', scale=img_scale, keep_ratio=True),
-            dict(type='RandomFlip', prob=0.5),
-        ]),
-    dict(type='PackTrackInputs'),
-]
-test_pipeline = [
-    dict(
-        type='TransformBroadcaster',
-        transforms=[
-            dict(type='LoadImageFromFile', backend_args=None),
-            dict(type='Resize', scale=img_scale, keep_ratio=True),
-            dict(type='LoadTrackAnnotations', with_mask=True),
-        ]),
-    dict(type='PackTrackInputs'),
-]
-# one loader worker: the 2 cores are for the model
-train_dataloader = dict(
-    batch_size=4, num_workers=1, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-max_iters = 2000
-# checkpoint + validation only at the end: the main job tests separately
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-
-base_lr = 1e-3
-warmup_iters = 100
+# the model's own optimiser settings are the schedule's; the discriminator
+# gets the same AdamW without clipping
 optim_wrapper = dict(
+    _delete_=True,
     constructor='VISAdversarialOptimWrapperConstructor',
     model=dict(
-        type='OptimWrapper',
-        # fused: one kernel over all tensors of a param group (the CPU
-        # default is a per-tensor loop)
-        optimizer=dict(
-            type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True),
-        clip_grad=dict(max_norm=1.0, norm_type=2),
+        _base_.optim_wrapper,
         # the backbone trains from scratch, so at the full lr
         paramwise_cfg=dict(
             custom_keys=dict(
                 sampling_offsets=dict(lr_mult=0.1),
                 reference_points=dict(lr_mult=0.1)))),
     discriminator=dict(
-        type='OptimWrapper',
-        optimizer=dict(
-            type='AdamW', lr=base_lr, weight_decay=1e-4, fused=True)))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=False,
-        begin=0,
-        end=warmup_iters),
-    dict(
-        type='CosineAnnealingLR',
-        by_epoch=False,
-        begin=warmup_iters,
-        end=max_iters,
-        T_max=max_iters - warmup_iters,
-        eta_min=base_lr * 0.01)
-]
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters))
-log_processor = dict(by_epoch=False)
+        type='OptimWrapper', optimizer=_base_.optim_wrapper.optimizer))

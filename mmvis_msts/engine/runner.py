@@ -4,8 +4,9 @@ from typing import Callable, Dict, Optional, Union
 import torch
 import torch.nn as nn
 from mmdet.registry import RUNNERS
-from mmengine.config import Config, ConfigDict
 from mmengine.dist import is_distributed
+from mmengine.model import MMDistributedDataParallel, is_model_wrapper
+from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import Runner
 
 from mmvis_msts.utils import (init_cpu_dist, mmengine_checkpoint_globals,
@@ -14,7 +15,7 @@ from mmvis_msts.utils import (init_cpu_dist, mmengine_checkpoint_globals,
 
 @RUNNERS.register_module()
 class VISRunner(Runner):
-    """``mmengine.runner.Runner`` with three fixes for today's stack.
+    """``mmengine.runner.Runner`` with four fixes for today's stack.
 
     1. Checkpoints (``load_from``, ``resume``, the test checkpoint and
        ``init_cfg`` 'Pretrained' weights) are loaded by torch's weights-only
@@ -28,10 +29,15 @@ class VISRunner(Runner):
     3. Distributed runs work on CPU-only hosts: mmengine's ``init_dist``
        calls ``torch.cuda.set_device`` and its DDP wrapper passes
        ``device_ids=[LOCAL_RANK]``, both of which fail without CUDA.
+    4. The default DDP wrapper follows from the model: one DDP per
+       sub-module for models with a discriminator (:meth:`wrap_model`).
 
-    All other behaviour, arguments and config keys are mmengine's; select it
-    with ``runner_type = 'VISRunner'`` (set in
-    ``configs/_base_/default_runtime.py``).
+    All other behaviour, arguments and config keys are mmengine's. Select it
+    with ``runner_type = 'mmdet.VISRunner'`` (set in
+    ``configs/_base_/default_runtime.py``): the scoped name lets mmengine's
+    root ``RUNNERS``, which ``tools/train.py`` and ``tools/test.py`` (this
+    repo's and mmdet's) build the runner from, find it in mmdet's child
+    registry.
     """
 
     def setup_env(self, env_cfg: Dict) -> None:
@@ -57,7 +63,21 @@ class VISRunner(Runner):
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: nn.Module) -> nn.Module:
-        """Wrap the model; on CPU, DDP gets ``device_ids=None``.
+        """Wrap the model in the DDP wrapper that fits it.
+
+        Distributed runs only; a single process gets mmengine's behaviour.
+
+        1. Without ``model_wrapper_cfg.type``, a model with a discriminator
+           (``model.with_discriminator``) gets
+           ``MMSeparateDistributedDataParallel`` (one DDP per sub-module, as
+           its ``train_step`` updates the discriminator and the rest with
+           two optimizers); any other model gets mmengine's default,
+           ``MMDistributedDataParallel``. Without ``model_wrapper_cfg``,
+           either has mmengine's default settings
+           (``broadcast_buffers=False``, the config's
+           ``find_unused_parameters``).
+        2. On CPU, DDP gets ``device_ids=None``: mmengine passes
+           ``[LOCAL_RANK]``, which DDP over CPU parameters rejects.
 
         Args:
             model_wrapper_cfg (dict, optional): ``model_wrapper_cfg`` of the
@@ -66,18 +86,47 @@ class VISRunner(Runner):
 
         Returns:
             nn.Module: The (wrapped) model.
+
+        Raises:
+            ValueError: If a model with a discriminator is given an
+                ``MMDistributedDataParallel`` (or subclass) wrapper, whose
+                ``train_step`` cannot drive two optimizers.
         """
-        if self.distributed and not torch.cuda.is_available():
-            # DDP over CPU parameters requires device_ids=None; mmengine
-            # passes [LOCAL_RANK] unless the config names the argument.
-            model_wrapper_cfg = dict(
-                model_wrapper_cfg or dict(
-                    type='MMDistributedDataParallel',
-                    broadcast_buffers=False,
-                    find_unused_parameters=self.cfg.get(
-                        'find_unused_parameters', False)))
-            model_wrapper_cfg.setdefault('device_ids', None)
-        return super().wrap_model(model_wrapper_cfg, model)
+        if not self.distributed or is_model_wrapper(model):
+            return super().wrap_model(model_wrapper_cfg, model)
+        wrapper_cfg = self._wrapper_cfg(model_wrapper_cfg, model)
+        if not torch.cuda.is_available():
+            wrapper_cfg.setdefault('device_ids', None)
+        return super().wrap_model(wrapper_cfg, model)
+
+    def _wrapper_cfg(self, model_wrapper_cfg: Optional[Dict],
+                     model: nn.Module) -> Dict:
+        """The wrapper config of :meth:`wrap_model`, its type checked."""
+        with_discriminator = getattr(model, 'with_discriminator', False)
+        if model_wrapper_cfg is None:
+            wrapper_cfg = dict(
+                broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get('find_unused_parameters',
+                                                    False))
+        else:
+            wrapper_cfg = dict(model_wrapper_cfg)
+        wrapper_cfg.setdefault(
+            'type', 'MMSeparateDistributedDataParallel'
+            if with_discriminator else 'MMDistributedDataParallel')
+        wrapper_cls = MODEL_WRAPPERS.get(wrapper_cfg['type'])
+        if wrapper_cls is None:
+            raise KeyError(f"model_wrapper_cfg.type={wrapper_cfg['type']!r} "
+                           'is not a registered model wrapper.')
+        if with_discriminator and issubclass(wrapper_cls,
+                                             MMDistributedDataParallel):
+            raise ValueError(
+                f"model_wrapper_cfg.type={wrapper_cfg['type']!r} cannot train "
+                f'{type(model).__name__}, which has a discriminator: that '
+                "wrapper's train_step drives one optimizer, the model's two "
+                "(an OptimWrapperDict). Use type='MMSeparateDistributed"
+                "DataParallel' (one DDP per sub-module) or leave "
+                'model_wrapper_cfg.type unset.')
+        return wrapper_cfg
 
     def _init_model_weights(self) -> None:
         """Initialise weights; ``init_cfg`` checkpoints load weights-only.
@@ -116,24 +165,3 @@ class VISRunner(Runner):
                 map_location=map_location,
                 strict=strict,
                 revise_keys=revise_keys)
-
-
-def build_runner(cfg: Union[Config, ConfigDict]) -> Runner:
-    """Build the runner of ``cfg``: ``cfg.runner_type``, else VISRunner.
-
-    The class is looked up in mmdet's ``RUNNERS`` (and its parents) by name,
-    independent of the default scope left behind by earlier runners.
-
-    Args:
-        cfg (Config): A full training/testing config; ``runner_type`` is
-            set to ``'VISRunner'`` when missing.
-
-    Returns:
-        Runner: The runner, built with ``from_cfg``.
-    """
-    cfg.setdefault('runner_type', 'VISRunner')
-    runner_cls = RUNNERS.get(cfg.runner_type)
-    if runner_cls is None:
-        raise KeyError(f'runner_type={cfg.runner_type!r} is not registered '
-                       "in mmdet's RUNNERS (or mmengine's).")
-    return runner_cls.from_cfg(cfg)

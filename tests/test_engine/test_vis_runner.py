@@ -11,22 +11,29 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmdet.registry import RUNNERS
+from mmdet.registry import MODELS
+from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
+from mmengine.registry import RUNNERS as ROOT_RUNNERS
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
 import mmvis_msts  # noqa: F401  (registers VISRunner)
-from mmvis_msts.engine import VISRunner, build_runner
+from mmvis_msts.engine import VISRunner
 from mmvis_msts.utils import (MMENGINE_CHECKPOINT_GLOBALS,
                               load_checkpoint_weights_only,
                               mmengine_checkpoint_globals,
                               resolve_dist_backend)
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOY_MODEL = 'VISRunnerTestToyModel'
 
+
+@MODELS.register_module(name=TOY_MODEL)
 class ToyModel(BaseModel):
 
     def __init__(self):
@@ -253,21 +260,30 @@ def test_allow_list_is_exactly_what_checkpoints_need(trained):
     }
 
 
-def test_build_runner_defaults_to_vis_runner(tmp_path):
-    from mmengine.config import Config
+def test_root_registry_builds_the_configs_runner_type(tmp_path):
+    # mmdet's tools/train.py and test.py (and this repo's) call
+    # RUNNERS.build(cfg) on mmengine's root registry before the runner sets
+    # the config's default scope; emulate that state with scope 'mmengine'.
+    runner_type = Config.fromfile(
+        str(REPO_ROOT / 'configs/_base_/default_runtime.py')).runner_type
     cfg = Config(
         dict(
-            model=dict(type='ToyModelForBuild'),
+            runner_type=runner_type,
+            default_scope='mmdet',
+            model=dict(type=TOY_MODEL),
             work_dir=str(tmp_path),
+            # its own name: a runner of the same name (one per second by
+            # default) would leave the 'mmengine' scope current
+            experiment_name='root_registry_test',
             env_cfg=dict(dist_cfg=dict(backend='auto'))))
-    assert 'runner_type' not in cfg
-    with pytest.raises(KeyError, match='ToyModelForBuild'):
-        build_runner(cfg)  # VISRunner.from_cfg builds the model and fails
-    assert cfg.runner_type == 'VISRunner'
-    assert RUNNERS.get('VISRunner') is VISRunner
-    cfg.runner_type = 'NoSuchRunner'
-    with pytest.raises(KeyError, match='NoSuchRunner'):
-        build_runner(cfg)
+    init_default_scope('mmengine')
+    runner = ROOT_RUNNERS.build(cfg)
+    assert type(runner) is VISRunner
+    # the unscoped name is only in mmdet's child registry
+    init_default_scope('mmengine')
+    cfg.runner_type = 'VISRunner'
+    with pytest.raises(KeyError, match='VISRunner is not in the runner'):
+        ROOT_RUNNERS.build(cfg)
 
 
 def test_single_process_ignores_dist_backend(tmp_path):

@@ -7,16 +7,16 @@ each of them under the same module name.
 from pathlib import Path
 
 import pytest
-from tool_fixtures import write_tiny_vis
+from tool_fixtures import write_synthetic_vis
 
 
 @pytest.fixture(scope='module')
-def tiny_vis_workdir(tmp_path_factory) -> Path:
-    """A working directory holding ``data/tiny_vis`` (one per test module).
+def synthetic_workdir(tmp_path_factory) -> Path:
+    """A working directory holding ``data/synthetic_vis`` (one per module).
 
-    Tools run with it as their working directory, so the relative paths in
-    the tiny config and mmdet's ``.dist_test`` scratch dir land there.
+    Tools run with it as their working directory, so the configs' relative
+    data root and mmdet's ``.dist_test`` scratch dir land there.
     """
-    root = tmp_path_factory.mktemp('tiny_vis')
-    write_tiny_vis(root)
+    root = tmp_path_factory.mktemp('synthetic')
+    write_synthetic_vis(root)
     return root

@@ -3,7 +3,6 @@ import runpy
 
 import pytest
 from mmengine.config import Config
-
 from tool_fixtures import REPO_ROOT
 
 TRAIN = runpy.run_path(str(REPO_ROOT / 'tools/train.py'))

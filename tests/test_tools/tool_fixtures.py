@@ -1,11 +1,10 @@
-"""A tiny YouTube-VIS-format dataset written at test time.
+"""Helpers of the tool tests: small generated data and tool subprocesses.
 
-Three videos of three 64x96 frames with one or two moving boxes each
-(classes ``person`` and ``dog``), compressed-RLE masks, the layout
-``data/tiny_vis/annotations/train.json`` plus
-``data/tiny_vis/train/JPEGImages/<video>/<frame>.jpg``
-that ``tests/data/configs/mask2former-vis_r18-tiny_test.py`` reads relative
-to the working directory.
+:func:`write_synthetic_vis` generates a small synthetic VIS set (3 train
+and 3 val videos of 3-4 frames, with ground truth in both splits) at
+``data/synthetic_vis``, the ``data_root`` that the configs on
+``configs/_base_/datasets/synthetic_vis.py`` read relative to the working
+directory.
 """
 import json
 import os
@@ -14,75 +13,62 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List
 
-import cv2
-import numpy as np
-import pycocotools.mask as mask_util
+from mmvis_msts.datasets.synthetic import (SyntheticVISSettings,
+                                           generate_dataset)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The Mask2Former-VIS anchor of the main job, shrunk to a 2-iteration run.
 TINY_CONFIG = REPO_ROOT / 'tests/data/configs/mask2former-vis_r18-tiny_test.py'
-HEIGHT, WIDTH, NUM_FRAMES = 64, 96, 3
-# (video name, [(category id, colour BGR, box x0, y0, x1, y1 at frame 0)])
-VIDEOS = [
-    ('a1b2c3', [(1, (40, 200, 40), 10, 8, 60, 56)]),
-    ('d4e5f6', [(2, (200, 60, 40), 30, 4, 90, 60),
-                (1, (40, 40, 220), 2, 30, 28, 62)]),
-    ('g7h8i9', [(2, (220, 220, 40), 4, 4, 70, 50)]),
+# The main job's MS-STS config (discriminator on).
+MSTS_CONFIG = REPO_ROOT / \
+    'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
+# --cfg-options that shrink MS-STS_CONFIG's loaders for a CPU test: one
+# clip per batch, no worker processes.
+SMALL_LOADERS = [
+    'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1'
 ]
+SYNTHETIC_SETTINGS = SyntheticVISSettings(
+    num_train=3, num_val=3, num_frames=(3, 4))
 
 
-def write_tiny_vis(root: Path) -> Path:
-    """Write the fixture under ``root/data/tiny_vis`` and return that dir."""
-    data_root = root / 'data' / 'tiny_vis'
-    categories = [dict(id=1, name='person'), dict(id=2, name='dog')]
-    videos, images, annotations = [], [], []
-    rng = np.random.default_rng(0)
-    for video_id, (name, objects) in enumerate(VIDEOS, start=1):
-        videos.append(dict(id=video_id, name=name, width=WIDTH, height=HEIGHT))
-        frame_dir = data_root / 'train' / 'JPEGImages' / name
-        frame_dir.mkdir(parents=True, exist_ok=True)
-        for frame_id in range(NUM_FRAMES):
-            image_id = len(images) + 1
-            file_name = f'{name}/{frame_id:05d}.jpg'
-            img = rng.integers(0, 40, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-            for obj_idx, (cat, colour, x0, y0, x1, y1) in enumerate(objects):
-                # objects drift right by 2 px per frame
-                x0, x1 = x0 + 2 * frame_id, min(x1 + 2 * frame_id, WIDTH)
-                img[y0:y1, x0:x1] = colour
-                mask = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
-                mask[y0:y1, x0:x1] = 1
-                rle = mask_util.encode(np.asfortranarray(mask))
-                rle['counts'] = rle['counts'].decode()
-                annotations.append(
-                    dict(
-                        id=len(annotations) + 1,
-                        video_id=video_id,
-                        image_id=image_id,
-                        category_id=cat,
-                        instance_id=video_id * 10 + obj_idx,
-                        bbox=[x0, y0, x1 - x0, y1 - y0],
-                        segmentation=rle,
-                        area=float(mask.sum()),
-                        iscrowd=0))
-            cv2.imwrite(
-                str(data_root / 'train' / 'JPEGImages' / file_name), img)
-            images.append(
-                dict(
-                    id=image_id,
-                    video_id=video_id,
-                    frame_id=frame_id,
-                    file_name=file_name,
-                    height=HEIGHT,
-                    width=WIDTH))
-    (data_root / 'annotations').mkdir(parents=True, exist_ok=True)
-    with open(data_root / 'annotations' / 'train.json', 'w') as f:
-        json.dump(
-            dict(
-                categories=categories,
-                videos=videos,
-                images=images,
-                annotations=annotations), f)
+def write_synthetic_vis(root: Path) -> Path:
+    """Generate the small set under ``root/data/synthetic_vis``.
+
+    Args:
+        root (Path): The working directory of the tools.
+
+    Returns:
+        Path: The data root.
+    """
+    data_root = root / 'data' / 'synthetic_vis'
+    generate_dataset(SYNTHETIC_SETTINGS, str(data_root), progress=False)
     return data_root
+
+
+def val_frames(root: Path) -> Dict[int, List[str]]:
+    """The val split as written: video id -> frame file names in order.
+
+    Args:
+        root (Path): The working directory given to
+            :func:`write_synthetic_vis`.
+
+    Returns:
+        dict[int, list[str]]: ``<video>/<frame>.jpg`` names per video id.
+    """
+    ann_file = root / 'data/synthetic_vis/annotations/val.json'
+    with open(ann_file) as f:
+        images = json.load(f)['images']
+    frames: Dict[int, List[str]] = {}
+    for image in sorted(images, key=lambda i: (i['video_id'], i['frame_id'])):
+        frames.setdefault(image['video_id'], []).append(image['file_name'])
+    return frames
 
 
 def free_port() -> int:

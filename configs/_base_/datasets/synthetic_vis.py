@@ -3,19 +3,35 @@
 # train and val splits both with ground truth, so val reports a local mAP.
 # Generate it first (about 30 s on one core, 42 MiB):
 #   python tools/misc/generate_synthetic_vis.py --out data/synthetic_vis
+#
+# Clips, frame size and loaders are those of the CPU main job
+# (tools/run_main_job.sh): 1 process x 4 clips of 3 frames on 2 cores. Every
+# config trained on this set inherits them from here, so the configs that
+# are compared on it (the tiny MS-STS config and its Mask2Former-VIS anchor)
+# see the same data by construction.
+#
+# mmengine builds the pipelines and loaders below when it reads this file:
+# a config that inherits it and assigns num_clip_frames or img_scale again
+# changes only that variable, not the pipelines. Read the values from
+# `_base_` (as the models' clip lengths do), and change a pipeline step with
+# --cfg-options, e.g. train_dataloader.dataset.pipeline.0.num_frames=5
 
 dataset_type = 'SyntheticVISDataset'
 data_root = 'data/synthetic_vis/'
 backend_args = None
-# DataLoader workers of the train loader (persistent_workers needs >= 1).
-num_workers = 2
+# DataLoader workers of each loader: the 2 cores are for the model
+# (persistent_workers needs >= 1).
+num_workers = 1
 
-# Frames per training clip (SeqFormer trains on 5-frame clips).
-num_clip_frames = 5
+# Frames per training clip: the key frame and its two neighbours (SeqFormer
+# trains on 5-frame clips; 3 fit the CPU budget).
+num_clip_frames = 3
 # (long side, short side) limits of Resize. Default generated frames are
 # 64-80 px high and 80-128 px wide, so this brings them all to a short side
-# of about 80 px with a long side of at most 128 px. Change it with the
-# generator's --frame-height / --aspect-ratio.
+# of about 80 px with a long side of at most 128 px (objects of 28-48 px: a
+# short side of 80 px beat 64 px at the same training time,
+# docs/main_job.md). Change it with the generator's --frame-height /
+# --aspect-ratio.
 img_scale = (128, 80)
 
 train_pipeline = [
@@ -46,7 +62,7 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=2,
+    batch_size=4,
     num_workers=num_workers,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -60,7 +76,7 @@ train_dataloader = dict(
 # Whole videos, one per batch, in order: the metric evaluates video by video.
 val_dataloader = dict(
     batch_size=1,
-    num_workers=1,
+    num_workers=num_workers,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(

@@ -1,7 +1,9 @@
 # schedule_12e with the fg/bg discriminator (MS-STS VIS): two optimizers,
 # one for the VIS model (everything but the discriminator, SeqFormer's
 # recipe) and one for the discriminator, updated alternately by
-# MSSTSVIS.train_step.
+# MSSTSVIS.train_step. Distributed runs need one DDP wrapper per sub-module
+# (MMSeparateDistributedDataParallel), which VISRunner picks for models with
+# a discriminator.
 _base_ = './schedule_12e.py'
 
 optim_wrapper = dict(
@@ -17,9 +19,3 @@ optim_wrapper = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr={{_base_.base_lr}},
                        weight_decay=1e-4)))
-
-# one DDP wrapper per sub-module, as the train step calls them separately
-model_wrapper_cfg = dict(
-    type='MMSeparateDistributedDataParallel',
-    broadcast_buffers=False,
-    find_unused_parameters=False)
