@@ -13,7 +13,6 @@ Environment switches:
 import glob
 import os
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 ROOT = osp.dirname(osp.abspath(__file__))
@@ -48,15 +47,17 @@ def get_extensions() -> list:
             'install torch first and build with --no-build-isolation, '
             'or set MMVIS_WITH_OPS=0 to skip the ops.')
 
-    sources = sorted(glob.glob(osp.join(CSRC, 'pytorch', '*.cpp')) +
-                     glob.glob(osp.join(CSRC, 'pytorch', 'cpu', '*.cpp')))
+    sources = sorted(
+        glob.glob(osp.join(CSRC, 'pytorch', '*.cpp')) +
+        glob.glob(osp.join(CSRC, 'pytorch', 'cpu', '*.cpp')))
     include_dirs = [osp.join(ROOT, CSRC, 'common')]
     define_macros = []
     # -fopenmp-simd: vectorised reductions in the CPU kernels (no OpenMP
     # runtime is linked)
     extra_compile_args = {'cxx': ['-O3', '-fopenmp-simd']}
-    use_cuda = os.getenv('FORCE_CUDA', '0') == '1' or (
-        torch.cuda.is_available() and CUDA_HOME is not None)
+    use_cuda = os.getenv('FORCE_CUDA',
+                         '0') == '1' or (torch.cuda.is_available()
+                                         and CUDA_HOME is not None)
     if use_cuda:
         print(f'Compiling mmvis_msts._ext with CUDA ({CUDA_HOME})')
         sources += sorted(

@@ -24,11 +24,12 @@ Notation: the dimension letters of every docstring and shape comment.
 Strides of the masks: the mask features are at ``mask_feat_stride`` (8
 input pixels per pixel), the predicted masks at ``mask_out_stride`` (4).
 """
-from .version import __version__
-from . import ops  # noqa: F401
-from . import models  # noqa: F401
 from . import datasets  # noqa: F401
-from . import evaluation  # noqa: F401
 from . import engine  # noqa: F401
+from . import evaluation  # noqa: F401
+from . import models  # noqa: F401
+from . import ops  # noqa: F401
+from . import utils  # noqa: F401  (weights-only checkpoint loading)
+from .version import __version__
 
 __all__ = ['__version__']

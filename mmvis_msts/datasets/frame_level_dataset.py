@@ -4,9 +4,9 @@ import copy
 from typing import Tuple, Union
 
 import numpy as np
-from mmengine.dataset import force_full_init
 from mmdet.datasets import BaseVideoDataset
 from mmdet.registry import DATASETS
+from mmengine.dataset import force_full_init
 
 
 @DATASETS.register_module()

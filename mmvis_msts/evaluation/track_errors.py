@@ -82,13 +82,14 @@ def track_errors(results: List[dict], gt: dict) -> dict:
                     f'{num_frames}')
             key = repr(result['segmentations'])
             if key not in preds:
-                preds[key] = (result['category_id'], np.stack([
-                    _decode(s, height, width)
-                    for s in result['segmentations']
-                ]))
+                preds[key] = (result['category_id'],
+                              np.stack([
+                                  _decode(s, height, width)
+                                  for s in result['segmentations']
+                              ]))
         for track in tracks:
-            ious = [((masks & track['masks']).sum() /
-                     max((masks | track['masks']).sum(), 1), label)
+            ious = [((masks & track['masks']).sum() / max(
+                (masks | track['masks']).sum(), 1), label)
                     for label, masks in preds.values()]
             iou, label = max(ious, key=lambda x: x[0], default=(0.0, 0))
             best_iou.append(float(iou))
@@ -128,15 +129,13 @@ def summarize_track_errors(errors: dict, iou_thr: float = 0.5) -> str:
     ]
     names = errors['categories']
     ids = sorted(names)
-    lines.append('| GT \\ predicted | ' + ' | '.join(names[i] for i in ids) +
-                 ' |')
+    lines.append('| GT \\ predicted | ' + ' | '.join(names[i]
+                                                     for i in ids) + ' |')
     lines.append('|---|' + '---:|' * len(ids))
     for gt_id in ids:
         row = [
             int((found & (errors['gt_labels'] == gt_id) &
-                 (errors['pred_labels'] == pred_id)).sum())
-            for pred_id in ids
+                 (errors['pred_labels'] == pred_id)).sum()) for pred_id in ids
         ]
-        lines.append(f'| {names[gt_id]} | ' + ' | '.join(map(str, row)) +
-                     ' |')
+        lines.append(f'| {names[gt_id]} | ' + ' | '.join(map(str, row)) + ' |')
     return '\n'.join(lines)

@@ -419,8 +419,8 @@ class MSDeformAttn(BaseModule):
                 ``query``, shaped as ``query``. Defaults to None.
             key_padding_mask (Tensor, optional): (B*T, S) bool, True at padded
                 tokens. Defaults to None.
-            reference_points (Tensor): (B*T, Lq, L, 2) points or (B*T, Lq, L, 4)
-                boxes, normalised to [0, 1].
+            reference_points (Tensor): (B*T, Lq, L, 2) points or
+                (B*T, Lq, L, 4) boxes, normalised to [0, 1].
             spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l).
             level_start_index (Tensor): (L,) int64 start of each level in S.
             **kwargs: Ignored (e.g. ``valid_ratios`` passed by mmdet layers).

@@ -89,8 +89,8 @@ def test_json_format_and_persistent_ids(tiny_root):
         assert data['categories'] == [
             dict(id=i + 1, name=n) for i, n in enumerate(DEFAULT_CLASSES)
         ]
-        assert [v['id'] for v in data['videos']] == list(
-            range(1, num_videos + 1))
+        assert [v['id']
+                for v in data['videos']] == list(range(1, num_videos + 1))
         videos = {v['id']: v for v in data['videos']}
         images = {img['id']: img for img in data['images']}
         assert len(images) == len(data['images'])
@@ -123,7 +123,9 @@ def test_json_format_and_persistent_ids(tiny_root):
             assert ann['area'] == mask.sum() > 0
             ys, xs = np.nonzero(mask)
             assert ann['bbox'] == [
-                xs.min(), ys.min(), xs.max() - xs.min() + 1,
+                xs.min(),
+                ys.min(),
+                xs.max() - xs.min() + 1,
                 ys.max() - ys.min() + 1
             ]
             # one annotation per instance and frame
@@ -166,11 +168,12 @@ def test_masks_lie_on_the_drawn_objects(tmp_path):
     checked = 0
     for image_id, anns in anns_of.items():
         frame = cv2.imread(
-            osp.join(str(tmp_path), 'train', 'JPEGImages',
-                     images[image_id]['file_name'])).astype(np.float32)
+            osp.join(
+                str(tmp_path), 'train', 'JPEGImages',
+                images[image_id]['file_name'])).astype(np.float32)
         masks = [mask_utils.decode(a['segmentation']) for a in anns]
-        background = cv2.erode(
-            (sum(masks) == 0).astype(np.uint8), kernel).astype(bool)
+        background = cv2.erode((sum(masks) == 0).astype(np.uint8),
+                               kernel).astype(bool)
         bg_colour = np.median(frame[background], axis=0)
         for mask in masks:
             inner = cv2.erode(mask, kernel).astype(bool)
@@ -197,8 +200,8 @@ def test_masks_lie_on_the_drawn_objects(tmp_path):
     for img in data['images']:
         if img['video_id'] == 2:
             written = cv2.imread(
-                osp.join(str(tmp_path), 'train', 'JPEGImages',
-                         img['file_name']))
+                osp.join(
+                    str(tmp_path), 'train', 'JPEGImages', img['file_name']))
             diff = written.astype(int) - video.frames[img['frame_id']]
             assert np.abs(diff).mean() < 3
 
@@ -254,8 +257,8 @@ def test_occlusion_happens_in_generated_videos():
         assert not (video.visible & ~video.amodal).any()
         # visible masks of one frame are disjoint
         assert (video.visible.sum(axis=1) <= 1).all()
-        shrunk += int((video.visible.sum(axis=(2, 3)) <
-                       video.amodal.sum(axis=(2, 3))).sum())
+        shrunk += int((video.visible.sum(axis=(2, 3))
+                       < video.amodal.sum(axis=(2, 3))).sum())
     assert shrunk > 0
 
 
@@ -302,8 +305,10 @@ def test_dataset_class(tiny_root):
     # training drops frames without ground truth, nothing else
     assert train.num_all_imgs == len(with_gt)
     video = train.get_data_info(0)
-    labels = {a['instance_id']: a['category_id'] - 1
-              for a in raw_train['annotations']}
+    labels = {
+        a['instance_id']: a['category_id'] - 1
+        for a in raw_train['annotations']
+    }
     for frame in video['images']:
         assert frame['img_path'].startswith(
             osp.join(tiny_root, 'train', 'JPEGImages'))

@@ -26,12 +26,24 @@ def make_gt():
         for i in range(2)
     ]
     anns = [
-        dict(video_id=1, image_id=1, instance_id=5, category_id=1,
-             segmentation=encode_rle(box(0, 0, 2, 2))),
-        dict(video_id=1, image_id=2, instance_id=5, category_id=1,
-             segmentation=encode_rle(box(0, 0, 2, 2))),
-        dict(video_id=1, image_id=2, instance_id=9, category_id=2,
-             segmentation=encode_rle(box(2, 0, 6, 2))),
+        dict(
+            video_id=1,
+            image_id=1,
+            instance_id=5,
+            category_id=1,
+            segmentation=encode_rle(box(0, 0, 2, 2))),
+        dict(
+            video_id=1,
+            image_id=2,
+            instance_id=5,
+            category_id=1,
+            segmentation=encode_rle(box(0, 0, 2, 2))),
+        dict(
+            video_id=1,
+            image_id=2,
+            instance_id=9,
+            category_id=2,
+            segmentation=encode_rle(box(2, 0, 6, 2))),
     ]
     return dict(
         images=images,
@@ -70,26 +82,36 @@ def test_video_without_predictions():
 
 
 def test_frame_count_mismatch_names_the_video():
-    results = [dict(video_id=1, score=0.9, category_id=1,
-                    segmentations=[None])]
+    results = [
+        dict(video_id=1, score=0.9, category_id=1, segmentations=[None])
+    ]
     with pytest.raises(ValueError, match='video 1 has 1 frames'):
         track_errors(results, make_gt())
 
 
 def test_cli_prints_the_summary(tmp_path):
-    results = [dict(video_id=1, score=0.9, category_id=1,
-                    segmentations=[encode_rle(box(0, 0, 2, 2))] * 2)]
+    results = [
+        dict(
+            video_id=1,
+            score=0.9,
+            category_id=1,
+            segmentations=[encode_rle(box(0, 0, 2, 2))] * 2)
+    ]
     (tmp_path / 'results.json').write_text(json.dumps(results))
     (tmp_path / 'gt.json').write_text(json.dumps(make_gt()))
     tool = Path(__file__).resolve().parents[2] / 'tools' / 'analysis_tools' \
         / 'analyze_track_errors.py'
     proc = subprocess.run(
         [sys.executable, str(tool), 'results.json', 'gt.json'],
-        cwd=tmp_path, capture_output=True, text=True)
+        cwd=tmp_path,
+        capture_output=True,
+        text=True)
     assert proc.returncode == 0, proc.stderr
     assert '| >= 0.5 | 0.50 |' in proc.stdout
     proc = subprocess.run(
         [sys.executable, str(tool), 'missing.json', 'gt.json'],
-        cwd=tmp_path, capture_output=True, text=True)
+        cwd=tmp_path,
+        capture_output=True,
+        text=True)
     assert proc.returncode != 0
     assert 'missing.json does not exist' in proc.stderr

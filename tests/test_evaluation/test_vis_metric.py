@@ -16,8 +16,8 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 import torch
-from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.registry import METRICS
+from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401  (registers VISMetric)

@@ -11,9 +11,9 @@ import torch
 from mmdet.registry import MODELS
 from torch.autograd import gradcheck
 
-from mmvis_msts.ops import (MSDeformAttn,
-                            MultiScaleDeformableAttnFunction, ext_available,
-                            ms_deform_attn, ms_deform_attn_pytorch)
+from mmvis_msts.ops import (MSDeformAttn, MultiScaleDeformableAttnFunction,
+                            ext_available, ms_deform_attn,
+                            ms_deform_attn_pytorch)
 from mmvis_msts.ops.ext_loader import load_ext
 
 # the package attribute `ms_deform_attn` is the function; this is the module
@@ -477,8 +477,7 @@ def test_module_rejects_bad_config_and_reference_points():
     with pytest.raises(ValueError, match='divisible by num_heads'):
         MSDeformAttn(embed_dims=30, num_heads=4)
     with pytest.raises(ValueError, match='value_proj_ratio = 20'):
-        MSDeformAttn(
-            embed_dims=32, num_heads=8, value_proj_ratio=0.625)
+        MSDeformAttn(embed_dims=32, num_heads=8, value_proj_ratio=0.625)
     module = MSDeformAttn(
         embed_dims=32, num_heads=4, num_levels=2, batch_first=True).double()
     inputs = make_module_inputs(batch_first=True, box_refs=False)

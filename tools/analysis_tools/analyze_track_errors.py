@@ -29,7 +29,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('results', help='YouTube-VIS results json')
     parser.add_argument('ann_file', help='ground-truth json')
     parser.add_argument(
-        '--iou-thr', type=float, default=0.5,
+        '--iou-thr',
+        type=float,
+        default=0.5,
         help='a track counts as found at this mask IoU')
     return parser.parse_args()
 

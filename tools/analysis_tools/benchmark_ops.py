@@ -36,7 +36,7 @@ import re
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import Tensor
@@ -48,7 +48,8 @@ SHAPES = {
     'decoder': (5, 300),
 }
 NUM_HEADS, NUM_POINTS, EMBED_DIMS = 8, 4, 256
-# max |ours - baseline| / max |baseline| allowed per output and gradient (float32)
+# max |ours - baseline| / max |baseline| allowed per output and gradient
+# (float32)
 MATCH_TOL = 1e-4
 
 

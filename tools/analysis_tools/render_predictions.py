@@ -18,14 +18,13 @@ import cv2
 import mmcv
 import numpy as np
 import torch
+from mmdet.registry import DATASETS, MODELS
+from mmdet.structures import DetDataSample
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
-
-from mmdet.registry import DATASETS, MODELS
-from mmdet.structures import DetDataSample
 
 from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.utils import mmengine_checkpoint_globals
@@ -37,26 +36,34 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--video-index', type=int, default=0,
+        '--video-index',
+        type=int,
+        default=0,
         help='index of the video in the test set')
     parser.add_argument(
-        '--out', default='work_dirs/render',
+        '--out',
+        default='work_dirs/render',
         help='output prefix: writes <out>.mp4 and <out>.png')
     parser.add_argument(
-        '--score-thr', type=float, default=0.3,
+        '--score-thr',
+        type=float,
+        default=0.3,
         help='draw predictions scoring at least this')
     parser.add_argument(
-        '--min-side', type=int, default=256,
+        '--min-side',
+        type=int,
+        default=256,
         help='upscale small frames so their short side is at least this')
     parser.add_argument('--fps', type=float, default=4.0)
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config settings, as in tools/test.py')
     return parser.parse_args()
 
 
-def upscale(frame: DetDataSample, image: np.ndarray,
-            scale: int) -> np.ndarray:
+def upscale(frame: DetDataSample, image: np.ndarray, scale: int) -> np.ndarray:
     """Scale an image and its ``pred_track_instances`` by an integer factor.
 
     Masks are scaled by nearest neighbour so their pixels stay crisp.
@@ -70,26 +77,29 @@ def upscale(frame: DetDataSample, image: np.ndarray,
         labels=pred.labels,
         instances_id=pred.instances_id)
     if len(pred) > 0:
-        masks = np.asarray(pred.masks.cpu().numpy() if isinstance(
-            pred.masks, torch.Tensor) else pred.masks).astype(np.uint8)
+        masks = np.asarray(pred.masks.cpu().numpy(
+        ) if isinstance(pred.masks, torch.Tensor) else pred.masks).astype(
+            np.uint8)
         masks = np.stack([
-            cv2.resize(m, None, fx=scale, fy=scale,
-                       interpolation=cv2.INTER_NEAREST) for m in masks
+            cv2.resize(
+                m, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+            for m in masks
         ])
         scaled.masks = torch.from_numpy(masks.astype(bool))
     else:
         h, w = image.shape[:2]
         scaled.masks = torch.zeros((0, h * scale, w * scale), dtype=bool)
     frame.pred_track_instances = scaled
-    return cv2.resize(image, None, fx=scale, fy=scale,
-                      interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(
+        image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
 
 
 def contact_sheet(frames: list, columns: int = 4) -> np.ndarray:
     """Tile RGB frames of one size into a grid, row by row."""
     h, w = frames[0].shape[:2]
     rows = -(-len(frames) // columns)
-    sheet = np.full((rows * h, min(columns, len(frames)) * w, 3), 255,
+    sheet = np.full((rows * h, min(columns, len(frames)) * w, 3),
+                    255,
                     dtype=np.uint8)
     for i, frame in enumerate(frames):
         r, c = divmod(i, columns)
@@ -127,15 +137,17 @@ def main() -> None:
         scale = max(1, -(-args.min_side // min(image.shape[:2])))
         image = upscale(frame, image, scale)
         visualizer.add_datasample(
-            'frame', image, data_sample=frame, draw_gt=False,
+            'frame',
+            image,
+            data_sample=frame,
+            draw_gt=False,
             pred_score_thr=args.score_thr)
         rendered.append(visualizer.get_image())
 
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     h, w = rendered[0].shape[:2]
     writer = cv2.VideoWriter(f'{args.out}.mp4',
-                             cv2.VideoWriter_fourcc(*'mp4v'), args.fps,
-                             (w, h))
+                             cv2.VideoWriter_fourcc(*'mp4v'), args.fps, (w, h))
     for frame in rendered:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()

@@ -14,8 +14,7 @@ Example::
 import argparse
 from typing import List, Optional
 
-from mmvis_msts.datasets.converters import (load_json, save_json,
-                                            split_vis_json)
+from mmvis_msts.datasets.converters import load_json, save_json, split_vis_json
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -19,8 +19,7 @@ import sys
 import time
 from typing import List, Optional
 
-from mmvis_msts.datasets.synthetic import (PREVIEW_FILE,
-                                           SyntheticVISSettings,
+from mmvis_msts.datasets.synthetic import (PREVIEW_FILE, SyntheticVISSettings,
                                            generate_dataset, write_preview)
 
 
@@ -80,8 +79,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def _disk_size(path: str) -> int:
     return sum(
-        osp.getsize(osp.join(root, name))
-        for root, _, names in os.walk(path) for name in names)
+        osp.getsize(osp.join(root, name)) for root, _, names in os.walk(path)
+        for name in names)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

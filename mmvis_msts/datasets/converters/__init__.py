@@ -8,7 +8,7 @@ from .split_vis import split_vis_json
 from .ytvis_raw import convert_raw_vis
 
 __all__ = [
-    'COCO_TO_VIS', 'relabel_coco', 'vis_classes', 'load_json', 'save_json',
-    'convert_frame_videos', 'convert_mask_videos', 'load_class_map',
-    'read_id_mask', 'split_vis_json', 'convert_raw_vis'
+    'COCO_TO_VIS', 'relabel_coco', 'vis_classes', 'encode_rle', 'load_json',
+    'save_json', 'convert_frame_videos', 'convert_mask_videos',
+    'load_class_map', 'read_id_mask', 'split_vis_json', 'convert_raw_vis'
 ]

@@ -7,8 +7,7 @@ seed. Settings and their defaults: :class:`SyntheticVISSettings`.
 """
 from .scene import (InstanceTrack, RenderedVideo, VideoScene, render_scene,
                     sample_scene)
-from .settings import (DEFAULT_CLASSES, GENERATOR_VERSION,
-                       SyntheticVISSettings)
+from .settings import DEFAULT_CLASSES, GENERATOR_VERSION, SyntheticVISSettings
 from .shapes import SHAPES
 from .textures import TEXTURES
 from .writer import (META_FILE, PREVIEW_FILE, SPLITS, generate_dataset,
@@ -17,8 +16,8 @@ from .writer import (META_FILE, PREVIEW_FILE, SPLITS, generate_dataset,
 
 __all__ = [
     'DEFAULT_CLASSES', 'GENERATOR_VERSION', 'SyntheticVISSettings', 'SHAPES',
-    'TEXTURES', 'InstanceTrack', 'VideoScene', 'RenderedVideo',
-    'sample_scene', 'render_scene', 'META_FILE', 'PREVIEW_FILE', 'SPLITS',
-    'make_video', 'video_annotations', 'video_name', 'generate_split',
-    'generate_dataset', 'is_complete', 'write_preview'
+    'TEXTURES', 'InstanceTrack', 'VideoScene', 'RenderedVideo', 'sample_scene',
+    'render_scene', 'META_FILE', 'PREVIEW_FILE', 'SPLITS', 'make_video',
+    'video_annotations', 'video_name', 'generate_split', 'generate_dataset',
+    'is_complete', 'write_preview'
 ]

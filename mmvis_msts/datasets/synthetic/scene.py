@@ -175,8 +175,8 @@ def _draw_tracks(settings: SyntheticVISSettings, rng: np.random.Generator,
         tracks.append(
             dict(
                 start=rng.uniform(low, high),
-                velocity=speed * np.array([math.cos(heading),
-                                           math.sin(heading)]),
+                velocity=speed * np.array(
+                    [math.cos(heading), math.sin(heading)]),
                 radii=np.exp(reflect(log_r + growth * t, log_low, log_high)),
                 angles=rng.uniform(0.0, 2 * np.pi) + spin * t))
     if num_instances >= 2 and rng.random() < settings.occlusion_prob:
@@ -184,16 +184,17 @@ def _draw_tracks(settings: SyntheticVISSettings, rng: np.random.Generator,
         # at a middle frame; ``reflect`` leaves in-range points unchanged, so
         # the unbounded start below makes the two paths meet there.
         back, front = np.sort(rng.choice(num_instances, 2, replace=False))
-        meet = int(rng.integers(num_frames // 4,
-                                max(num_frames - num_frames // 4, 1)))
+        meet = int(
+            rng.integers(num_frames // 4, max(num_frames - num_frames // 4,
+                                              1)))
         target = reflect(
-            tracks[back]['start'] + tracks[back]['velocity'] * meet, low,
-            high)
+            tracks[back]['start'] + tracks[back]['velocity'] * meet, low, high)
         reach = tracks[back]['radii'][meet] + tracks[front]['radii'][meet]
         offset_dir = rng.uniform(0.0, 2 * np.pi)
-        offset = (rng.uniform(0.0, settings.occlusion_offset) * reach *
-                  np.array([math.cos(offset_dir),
-                            math.sin(offset_dir)]))
+        offset = (
+            rng.uniform(0.0, settings.occlusion_offset) * reach *
+            np.array([math.cos(offset_dir),
+                      math.sin(offset_dir)]))
         tracks[front]['start'] = (
             target + offset - tracks[front]['velocity'] * meet)
     for track in tracks:
@@ -226,8 +227,8 @@ def sample_scene(settings: SyntheticVISSettings,
     Returns:
         VideoScene: The video to render.
     """
-    num_frames = int(rng.integers(settings.num_frames[0],
-                                  settings.num_frames[1] + 1))
+    num_frames = int(
+        rng.integers(settings.num_frames[0], settings.num_frames[1] + 1))
     div = settings.size_divisor
     height = div * int(
         rng.integers(
@@ -240,13 +241,12 @@ def sample_scene(settings: SyntheticVISSettings,
     background = _draw_background(settings, rng, height + 2 * pad,
                                   width + 2 * pad)
     pan = rng.uniform(-settings.camera_speed, settings.camera_speed, 2)
-    camera = pad + np.round(
-        np.arange(num_frames)[:, None] * pan).astype(np.int64)
+    camera = pad + np.round(np.arange(num_frames)[:, None] * pan).astype(
+        np.int64)
     background_mean = background.mean(axis=(0, 1))
 
     num_instances = int(
-        rng.integers(settings.num_instances[0],
-                     settings.num_instances[1] + 1))
+        rng.integers(settings.num_instances[0], settings.num_instances[1] + 1))
     labels = rng.integers(len(settings.classes), size=num_instances)
     instances = []
     for label in labels:
@@ -279,13 +279,12 @@ def sample_scene(settings: SyntheticVISSettings,
 
 
 # texture pixel (u, v) -> canonical (x, y): pixel centres spread over [-1, 1]
-_TEXTURE_TO_CANONICAL = np.array(
-    [[2 / TEXTURE_SIZE, 0, 1 / TEXTURE_SIZE - 1],
-     [0, 2 / TEXTURE_SIZE, 1 / TEXTURE_SIZE - 1], [0, 0, 1]])
+_TEXTURE_TO_CANONICAL = np.array([[2 / TEXTURE_SIZE, 0, 1 / TEXTURE_SIZE - 1],
+                                  [0, 2 / TEXTURE_SIZE, 1 / TEXTURE_SIZE - 1],
+                                  [0, 0, 1]])
 
 
-def render_scene(scene: VideoScene,
-                 rng: np.random.Generator) -> RenderedVideo:
+def render_scene(scene: VideoScene, rng: np.random.Generator) -> RenderedVideo:
     """Render the frames and masks of a scene.
 
     Args:

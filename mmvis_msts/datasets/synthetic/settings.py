@@ -175,14 +175,13 @@ class SyntheticVISSettings:
             raise ValueError(f'classes has duplicates: {self.classes}')
         _check_names('classes', self.classes, SHAPES)
         _check_names('object_textures', self.object_textures, TEXTURES)
-        _check_names('background_textures', self.background_textures,
-                     TEXTURES)
-        for name, minimum in (('num_frames', 1), ('frame_height', 16),
-                              ('num_instances', 1), ('aspect_ratio', 0.2),
-                              ('object_size', 1e-3), ('speed', 0.0),
-                              ('object_texture_contrast', 0.0),
-                              ('background_texture_contrast', 0.0),
-                              ('noise_std', 0.0)):
+        _check_names('background_textures', self.background_textures, TEXTURES)
+        for name, minimum in (('num_frames', 1), ('frame_height',
+                                                  16), ('num_instances', 1),
+                              ('aspect_ratio', 0.2), ('object_size', 1e-3),
+                              ('speed', 0.0), ('object_texture_contrast', 0.0),
+                              ('background_texture_contrast',
+                               0.0), ('noise_std', 0.0)):
             _check_range(name, getattr(self, name), minimum)
         if self.object_size[1] > 1.0:
             raise ValueError(

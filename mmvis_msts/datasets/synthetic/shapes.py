@@ -45,11 +45,11 @@ def ring(rng: np.random.Generator) -> Outline:
 
 def triangle(rng: np.random.Generator) -> Outline:
     """A roughly equilateral triangle with jittered vertices."""
-    angles = (np.pi / 2 + 2 * np.pi / 3 * np.arange(3) +
-              rng.uniform(-0.2, 0.2, 3))
+    angles = (
+        np.pi / 2 + 2 * np.pi / 3 * np.arange(3) + rng.uniform(-0.2, 0.2, 3))
     radii = rng.uniform(0.85, 1.0, 3)
-    return Outline(np.stack([radii * np.cos(angles), radii * np.sin(angles)],
-                            axis=1))
+    return Outline(
+        np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1))
 
 
 def square(rng: np.random.Generator) -> Outline:
@@ -67,8 +67,8 @@ def star(rng: np.random.Generator) -> Outline:
     """A five-pointed star with an inner radius of 0.38-0.5."""
     angles = np.pi / 2 + np.pi / 5 * np.arange(10)
     radii = np.where(np.arange(10) % 2 == 0, 1.0, rng.uniform(0.38, 0.5))
-    return Outline(np.stack([radii * np.cos(angles), radii * np.sin(angles)],
-                            axis=1))
+    return Outline(
+        np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1))
 
 
 def cross(rng: np.random.Generator) -> Outline:

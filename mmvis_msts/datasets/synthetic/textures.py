@@ -25,8 +25,7 @@ def solid(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return 0.3 * gradient(rng, height, width)
 
 
-def gradient(rng: np.random.Generator, height: int,
-             width: int) -> np.ndarray:
+def gradient(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A linear ramp between the colours in a random direction."""
     u, _ = _rotated_coords(rng, height, width)
     return (u - u.min()) / max(float(np.ptp(u)), 1e-6)
@@ -57,8 +56,9 @@ def noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         gh = int(np.ceil(height / cell)) + 2
         gw = int(np.ceil(width / cell)) + 2
         grid = rng.random((gh, gw), dtype=np.float32)
-        up = cv2.resize(grid, (int(gw * cell), int(gh * cell)),
-                        interpolation=cv2.INTER_CUBIC)
+        up = cv2.resize(
+            grid, (int(gw * cell), int(gh * cell)),
+            interpolation=cv2.INTER_CUBIC)
         total += up[:height, :width] * 0.6**octave
     total -= total.min()
     return total / max(float(total.max()), 1e-6)

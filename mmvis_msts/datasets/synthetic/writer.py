@@ -241,8 +241,7 @@ def _expected_meta(settings: SyntheticVISSettings) -> dict:
 def _output_paths(out_dir: str) -> List[str]:
     return [
         osp.join(out_dir, name)
-        for name in ('train', 'val', 'annotations', META_FILE,
-                     PREVIEW_FILE)
+        for name in ('train', 'val', 'annotations', META_FILE, PREVIEW_FILE)
     ]
 
 
@@ -266,10 +265,11 @@ def is_complete(settings: SyntheticVISSettings, out_dir: str) -> bool:
             meta = json.load(f)
         expected = _expected_meta(settings)
         if meta != expected:
-            old = dict(meta.get('settings', {}),
-                       generator_version=meta.get('generator_version'))
-            new = dict(expected['settings'],
-                       generator_version=GENERATOR_VERSION)
+            old = dict(
+                meta.get('settings', {}),
+                generator_version=meta.get('generator_version'))
+            new = dict(
+                expected['settings'], generator_version=GENERATOR_VERSION)
             diff = {
                 k: (old.get(k), new.get(k))
                 for k in sorted(set(old) | set(new))
@@ -395,8 +395,9 @@ def write_preview(out_dir: str,
     for video in videos:
         imgs = frames_of[video['id']]
         picks = np.unique(
-            np.linspace(0, len(imgs) - 1, min(max_frames, len(imgs))).round()
-            .astype(int))
+            np.linspace(0,
+                        len(imgs) - 1, min(max_frames,
+                                           len(imgs))).round().astype(int))
         raw_row = np.full((cell_h, (cell_w + gap) * max_frames, 3), 255,
                           np.uint8)
         ann_row = raw_row.copy()
@@ -405,8 +406,7 @@ def write_preview(out_dir: str,
             frame = cv2.imread(
                 osp.join(out_dir, split, 'JPEGImages', img['file_name']))
             frame = cv2.resize(
-                frame, None, fx=zoom, fy=zoom,
-                interpolation=cv2.INTER_NEAREST)
+                frame, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
             overlay = frame.copy()
             for ann in anns_of.get(img['id'], []):
                 mask = mask_utils.decode(ann['segmentation']).astype(bool)

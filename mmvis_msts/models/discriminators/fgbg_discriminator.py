@@ -125,8 +125,7 @@ class FgBgDiscriminator(BaseModule):
         self._check_inputs(frames, feats, mask)
         x = self.stem(torch.cat([frames, feats[0], mask], dim=1))
         x = self._add_features(self.downsample(x), feats[1], 0)
-        x = self._add_features(
-            self.downsample(self.mid_conv(x)), feats[2], 1)
+        x = self._add_features(self.downsample(self.mid_conv(x)), feats[2], 1)
         return self.logits(self.head_convs(x))
 
     def _add_features(self, x: Tensor, feat: Tensor, index: int) -> Tensor:

@@ -1,5 +1,5 @@
 from .mssts_attention import (InterScaleTemporalAttention,
-                             IntraScaleTemporalAttention, MSSTSAttention)
+                              IntraScaleTemporalAttention, MSSTSAttention)
 from .mssts_encoder import MSSTSEncoder, MSSTSEncoderLayer
 from .seqformer_cross_attention import SeqFormerCrossAttention
 from .seqformer_decoder import SeqFormerDecoder, SeqFormerDecoderLayer

@@ -189,8 +189,7 @@ class IntraScaleTemporalAttention(TemporalAttentionBlock):
         """
         # need_weights=False takes the scaled_dot_product_attention path
         attn = self.attn(
-            x, x, x, key_padding_mask=key_padding_mask,
-            need_weights=False)[0]
+            x, x, x, key_padding_mask=key_padding_mask, need_weights=False)[0]
         x = self.norm(x + self.dropout(attn))
         return self.ffn(x)
 
@@ -331,8 +330,7 @@ class MSSTSAttention(BaseModule):
         intra = self.intra_attn(
             fold_time(raw, num_frames), temporal_key_mask(padding))
         intra = unfold_time(intra, num_tokens)
-        partner = self._coarser_partners(raw, intra, key_padding_mask,
-                                         shapes)
+        partner = self._coarser_partners(raw, intra, key_padding_mask, shapes)
         # a partner token is ignored where its fine position is padding
         inter_mask = None if padding is None else temporal_key_mask(
             torch.cat([padding, padding], dim=1))
@@ -377,7 +375,7 @@ class MSSTSAttention(BaseModule):
                 valid = valid.view(-1, 1, hc, wc)
             # (B*T, C_i, H_l, W_l) -> (B*T, H_l*W_l, C_i)
             partners.append(
-                resample_masked(coarse, valid, (h, w)).flatten(2).transpose(
-                    1, 2))
+                resample_masked(coarse, valid,
+                                (h, w)).flatten(2).transpose(1, 2))
         partners.append(raw[:, -sizes[-1]:])
         return torch.cat(partners, dim=1)

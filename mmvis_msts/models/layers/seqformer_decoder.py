@@ -346,8 +346,8 @@ class SeqFormerDecoder(LayerStackMixin, BaseModule):
                 query_pos=query_pos,
                 value=value,
                 key_padding_mask=key_padding_mask,
-                reference_points=self.scale_references(
-                    reference_points, valid_ratios),
+                reference_points=self.scale_references(reference_points,
+                                                       valid_ratios),
                 spatial_shapes=spatial_shapes,
                 level_start_index=level_start_index)
             bbox_preds = refine_boxes(reg_branch(query_box), reference_points)

@@ -183,8 +183,8 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
 
         # (B, T, Q, 4) -> (N, T, 4); an instance's frames weigh
         # 1 / (its valid frames)
-        pred_boxes = head_outs.bbox_preds[layer_id].transpose(1, 2)[
-            match.clip_inds, match.query_inds]
+        pred_boxes = head_outs.bbox_preds[layer_id].transpose(
+            1, 2)[match.clip_inds, match.query_inds]
         target_boxes = targets.cat('bboxes')[match.gt_inds]
         valid = targets.cat('box_valid')[match.gt_inds].to(pred_boxes.dtype)
         frame_weights = valid / valid.sum(1, keepdim=True).clamp(min=1)
@@ -312,9 +312,9 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         for clip_id, sample in enumerate(batch_data_samples):
             scores, query_inds, labels = select_top_tracks(
                 head_outs.cls_scores[-1, clip_id], max_per_video)
-            mask_logits = self.mask_logits(head_outs, -1,
-                                           torch.full_like(query_inds, clip_id),
-                                           query_inds)
+            mask_logits = self.mask_logits(
+                head_outs, -1, torch.full_like(query_inds, clip_id),
+                query_inds)
             masks = mask_probs_at_output_size(mask_logits, sample,
                                               rescale) > mask_thr
             if drop_empty:

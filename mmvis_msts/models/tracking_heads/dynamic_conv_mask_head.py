@@ -223,12 +223,10 @@ class DynamicConvMaskHead(BaseModule):
         n, t, _, h, w = mask_feats.shape
         x = mask_feats.flatten(3)
         if self.use_rel_coords:
-            x = torch.cat(
-                [
-                    self._rel_coords(centres, img_sizes, h, w,
-                                     mask_feat_stride), x
-                ],
-                dim=2)
+            x = torch.cat([
+                self._rel_coords(centres, img_sizes, h, w, mask_feat_stride), x
+            ],
+                          dim=2)
         splits = params.split(self.param_sizes, dim=1)
         num_layers = len(self.dyn_shapes)
         for i, (c_out, c_in) in enumerate(self.dyn_shapes):

@@ -13,8 +13,7 @@ from torch import Tensor
 from .vis_records import ClipAssignment
 
 
-def match_clips(assigner: BaseAssigner, cls_scores: Tensor,
-                bbox_preds: Tensor,
+def match_clips(assigner: BaseAssigner, cls_scores: Tensor, bbox_preds: Tensor,
                 clip_gts: List[InstanceData]) -> ClipAssignment:
     """Match each clip on whole-clip costs (one box track per query).
 

@@ -94,8 +94,7 @@ def _clip_gt(sample: TrackDataSample, mask_out_stride: int,
 
 
 def frame_gt_masks(frame: DetDataSample, mask_out_stride: int,
-                   mask_size: Tuple[int, int],
-                   device: torch.device) -> Tensor:
+                   mask_size: Tuple[int, int], device: torch.device) -> Tensor:
     """One frame's GT masks sub-sampled to the mask output stride.
 
     Args:
@@ -113,9 +112,8 @@ def frame_gt_masks(frame: DetDataSample, mask_out_stride: int,
         masks = masks.to_tensor(dtype=torch.bool, device=device)
     input_h, input_w = frame.batch_input_shape
     # pad to the padded input size when the preprocessor did not
-    masks = F.pad(
-        masks.float(),
-        (0, input_w - masks.shape[-1], 0, input_h - masks.shape[-2]))
+    masks = F.pad(masks.float(),
+                  (0, input_w - masks.shape[-1], 0, input_h - masks.shape[-2]))
     start = mask_out_stride // 2
     masks = masks[:, start::mask_out_stride, start::mask_out_stride]
     if tuple(masks.shape[-2:]) != tuple(mask_size):

@@ -80,18 +80,17 @@ def discriminator_losses(discriminator: nn.Module,
     Returns:
         dict[str, Tensor]: ``loss_disc_real`` and ``loss_disc_fake``.
     """
-    logits = discriminator(
-        adv.frames.detach().repeat(2, 1, 1, 1),
-        [f.detach().repeat(2, 1, 1, 1) for f in adv.feats],
-        torch.cat([adv.real.detach(), adv.fake.detach()]))
+    logits = discriminator(adv.frames.detach().repeat(2, 1, 1, 1),
+                           [f.detach().repeat(2, 1, 1, 1) for f in adv.feats],
+                           torch.cat([adv.real.detach(),
+                                      adv.fake.detach()]))
     real_logits, fake_logits = logits.chunk(2)
     return dict(
         loss_disc_real=_bce(real_logits, 1.),
         loss_disc_fake=_bce(fake_logits, 0.))
 
 
-def generator_loss(discriminator: nn.Module,
-                   adv: AdversarialInputs) -> Tensor:
+def generator_loss(discriminator: nn.Module, adv: AdversarialInputs) -> Tensor:
     """BCE(D(fake), 1); gradients reach the features and the fake mask.
 
     Args:

@@ -52,8 +52,7 @@ def test_gradients_reach_inputs_and_parameters():
 
 
 def test_lateral_projection_only_when_widths_differ():
-    assert all(
-        isinstance(conv, nn.Conv2d) for conv in build().lateral_convs)
+    assert all(isinstance(conv, nn.Conv2d) for conv in build().lateral_convs)
     same = build(channels=16)
     assert all(isinstance(conv, nn.Identity) for conv in same.lateral_convs)
     frames, feats, mask = make_inputs()

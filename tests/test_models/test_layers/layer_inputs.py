@@ -45,8 +45,7 @@ def make_inputs(num_clips: int,
 
 
 # inputs with a leading B*T axis
-ENCODER_FRAME_KEYS = ('query', 'query_pos', 'key_padding_mask',
-                      'valid_ratios')
+ENCODER_FRAME_KEYS = ('query', 'query_pos', 'key_padding_mask', 'valid_ratios')
 DECODER_FRAME_KEYS = ('value', 'key_padding_mask', 'valid_ratios')
 
 
@@ -80,7 +79,8 @@ def ffn_cfg(dims: int = DIMS) -> dict:
     return dict(embed_dims=dims, feedforward_channels=2 * dims, ffn_drop=0.1)
 
 
-def encoder_cfg(encoder_type: str, num_layers: int = 2,
+def encoder_cfg(encoder_type: str,
+                num_layers: int = 2,
                 dims: int = DIMS) -> dict:
     """Tiny encoder config: 2 heads, 2 levels, 2 points."""
     layer_cfg = dict(
@@ -96,7 +96,8 @@ def encoder_cfg(encoder_type: str, num_layers: int = 2,
     return dict(type=encoder_type, num_layers=num_layers, layer_cfg=layer_cfg)
 
 
-def decoder_cfg(decoder_type: str, num_layers: int = 2,
+def decoder_cfg(decoder_type: str,
+                num_layers: int = 2,
                 dims: int = DIMS) -> dict:
     """Tiny decoder config: 2 heads, 2 levels, 2 points."""
     attn_cfg = dict(
@@ -136,8 +137,8 @@ def make_decoder_inputs(num_clips: int,
         query_pos=torch.randn(num_clips, num_queries, dims, generator=gen),
         value=inputs['query'],
         key_padding_mask=inputs['key_padding_mask'],
-        reference_points=torch.rand(
-            num_clips, num_queries, 2, generator=gen) * 0.8 + 0.1,
+        reference_points=torch.rand(num_clips, num_queries, 2, generator=gen) *
+        0.8 + 0.1,
         spatial_shapes=inputs['spatial_shapes'],
         level_start_index=inputs['level_start_index'],
         valid_ratios=inputs['valid_ratios'],

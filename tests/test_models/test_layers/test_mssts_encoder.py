@@ -10,9 +10,9 @@ import mmvis_msts  # noqa: F401
 from mmvis_msts.models.layers import (MSSTSAttention, MSSTSEncoder,
                                       MSSTSEncoderLayer)
 from mmvis_msts.models.layers.mssts_attention import (fold_time,
-                                                     resample_masked,
-                                                     temporal_key_mask,
-                                                     unfold_time)
+                                                      resample_masked,
+                                                      temporal_key_mask,
+                                                      unfold_time)
 
 
 def build_encoder(encoder_type='MSSTSEncoder', num_layers=2):
@@ -23,10 +23,11 @@ def build_encoder(encoder_type='MSSTSEncoder', num_layers=2):
 def test_build_and_shapes():
     encoder = build_encoder()
     assert isinstance(encoder, MSSTSEncoder)
-    assert all(isinstance(layer, MSSTSEncoderLayer)
-               for layer in encoder.layers)
-    assert all(isinstance(layer.msts_attn, MSSTSAttention)
-               for layer in encoder.layers)
+    assert all(
+        isinstance(layer, MSSTSEncoderLayer) for layer in encoder.layers)
+    assert all(
+        isinstance(layer.msts_attn, MSSTSAttention)
+        for layer in encoder.layers)
     inputs = make_inputs(num_clips=2, num_frames=3)
     memory = encoder(**inputs, num_frames=3)
     assert memory.shape == (6, 60, 32)
@@ -40,10 +41,10 @@ def test_frames_interact_only_with_msts():
     perturbed = dict(inputs, query=inputs['query'].clone())
     perturbed['query'][2] += 1.0  # frame 2 of clip 0
     with torch.no_grad():
-        out, out_perturbed = (msts(**x, num_frames=3)
-                              for x in (inputs, perturbed))
-        ref, ref_perturbed = (plain(**x, num_frames=3)
-                              for x in (inputs, perturbed))
+        out, out_perturbed = (
+            msts(**x, num_frames=3) for x in (inputs, perturbed))
+        ref, ref_perturbed = (
+            plain(**x, num_frames=3) for x in (inputs, perturbed))
     # MS-STS: frame 1 sees frame 2; the other clip is untouched
     assert (out_perturbed[1] - out[1]).abs().max() > 1e-3
     torch.testing.assert_close(out_perturbed[3:], out[3:])

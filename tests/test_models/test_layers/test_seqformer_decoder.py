@@ -65,6 +65,21 @@ def test_build_and_shapes():
 
 
 # SeqFormer decoder-layer parameter -> ours (the table in the module doc)
+CROSS_ATTN_MODULES = ('sampling_offsets', 'attention_weights', 'value_proj',
+                      'output_proj', 'output_proj_box')
+RENAMED_MODULES = {
+    'norm2': 'norms.0',
+    'norm1': 'norms.1',
+    'norm3': 'norms.2',
+    'norm2_box': 'norms_box.0',
+    'norm1_box': 'norms_box.1',
+    'norm3_box': 'norms_box.2',
+    'linear1': 'ffn.layers.0.0',
+    'linear2': 'ffn.layers.1',
+    'linear1_box': 'ffn_box.layers.0.0',
+    'linear2_box': 'ffn_box.layers.1',
+    'time_attention_weights': 'time_attention_weights',
+}
 SEQFORMER_NAMES = {
     'self_attn.in_proj_weight': 'self_attn.attn.in_proj_weight',
     'self_attn.in_proj_bias': 'self_attn.attn.in_proj_bias',
@@ -74,27 +89,13 @@ SEQFORMER_NAMES = {
     'self_attn_box.in_proj_bias': 'self_attn_box.attn.in_proj_bias',
     'self_attn_box.out_proj.weight': 'self_attn_box.attn.out_proj.weight',
     'self_attn_box.out_proj.bias': 'self_attn_box.attn.out_proj.bias',
-    **{
-        f'cross_attn.{m}.{p}': f'cross_attn.{m}.{p}'
-        for m in ('sampling_offsets', 'attention_weights', 'value_proj',
-                  'output_proj', 'output_proj_box') for p in ('weight', 'bias')
-    },
-    **{
-        f'{theirs}.{p}': f'{ours}.{p}'
-        for theirs, ours in (('norm2', 'norms.0'), ('norm1', 'norms.1'),
-                             ('norm3', 'norms.2'),
-                             ('norm2_box', 'norms_box.0'),
-                             ('norm1_box', 'norms_box.1'),
-                             ('norm3_box', 'norms_box.2'),
-                             ('linear1', 'ffn.layers.0.0'),
-                             ('linear2', 'ffn.layers.1'),
-                             ('linear1_box', 'ffn_box.layers.0.0'),
-                             ('linear2_box', 'ffn_box.layers.1'),
-                             ('time_attention_weights',
-                              'time_attention_weights'))
-        for p in ('weight', 'bias')
-    }
 }
+for _param in ('weight', 'bias'):
+    for _module in CROSS_ATTN_MODULES:
+        SEQFORMER_NAMES[f'cross_attn.{_module}.{_param}'] = \
+            f'cross_attn.{_module}.{_param}'
+    for _theirs, _ours in RENAMED_MODULES.items():
+        SEQFORMER_NAMES[f'{_theirs}.{_param}'] = f'{_ours}.{_param}'
 
 
 def test_parameter_names_map_one_to_one_to_seqformer():
@@ -136,8 +137,9 @@ def test_frame_order():
 
 
 def test_box_queries_of_a_frame_ignore_other_frames():
-    (inst, box, _), (inst_p, box_p, _) = run_decoder_with_perturbed_frame(
-        build_decoder().eval())
+    (inst, box,
+     _), (inst_p, box_p,
+          _) = run_decoder_with_perturbed_frame(build_decoder().eval())
     torch.testing.assert_close(box_p[:, 0, :2], box[:, 0, :2])
     assert (box_p[:, 0, 2] - box[:, 0, 2]).abs().max() > 1e-3
     assert (inst_p[:, 0] - inst[:, 0]).abs().max() > 1e-3
@@ -203,12 +205,16 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='one reg branch per layer'):
         decoder(**inputs, reg_branches=make_reg_branches(1))
     with pytest.raises(ValueError, match='expected B\\*T = 6\\*3'):
-        decoder(**dict(inputs, query=inputs['query'].repeat(3, 1, 1),
-                       query_pos=inputs['query_pos'].repeat(3, 1, 1)),
-                reg_branches=make_reg_branches(2))
+        decoder(
+            **dict(
+                inputs,
+                query=inputs['query'].repeat(3, 1, 1),
+                query_pos=inputs['query_pos'].repeat(3, 1, 1)),
+            reg_branches=make_reg_branches(2))
     with pytest.raises(ValueError, match='valid_ratios has 2 rows'):
-        decoder(**dict(inputs, valid_ratios=inputs['valid_ratios'][::3]),
-                reg_branches=make_reg_branches(2))
+        decoder(
+            **dict(inputs, valid_ratios=inputs['valid_ratios'][::3]),
+            reg_branches=make_reg_branches(2))
     cfg = decoder_cfg('SeqFormerDecoder')
     cfg['layer_cfg']['self_attn_cfg']['batch_first'] = False
     with pytest.raises(ValueError, match='batch_first'):

@@ -16,8 +16,8 @@ def build_encoder(num_layers=2):
 def test_build_and_shapes():
     encoder = build_encoder()
     assert isinstance(encoder, SeqFormerEncoder)
-    assert all(isinstance(layer, SeqFormerEncoderLayer)
-               for layer in encoder.layers)
+    assert all(
+        isinstance(layer, SeqFormerEncoderLayer) for layer in encoder.layers)
     assert encoder.num_layers == 2 and encoder.embed_dims == 32
     inputs = make_inputs(num_clips=2, num_frames=3)
     memory = encoder(**inputs, num_frames=3)
@@ -33,8 +33,8 @@ def test_parameter_names_map_to_seqformer():
     # SeqFormer: self_attn.* (same names), norm1/norm2, linear1/linear2
     assert names == {
         'self_attn.sampling_offsets', 'self_attn.attention_weights',
-        'self_attn.value_proj', 'self_attn.output_proj', 'norms.0',
-        'norms.1', 'ffn.layers.0.0', 'ffn.layers.1'
+        'self_attn.value_proj', 'self_attn.output_proj', 'norms.0', 'norms.1',
+        'ffn.layers.0.0', 'ffn.layers.1'
     }
 
 
@@ -82,7 +82,8 @@ def test_bad_num_frames():
     with pytest.raises(ValueError, match='num_frames=4'):
         encoder(**inputs, num_frames=4)
     with pytest.raises(ValueError, match='valid_ratios has 2 rows'):
-        encoder(**dict(inputs, valid_ratios=inputs['valid_ratios'][::3]),
-                num_frames=3)
+        encoder(
+            **dict(inputs, valid_ratios=inputs['valid_ratios'][::3]),
+            num_frames=3)
     with pytest.raises(ValueError, match='num_cp'):
         MODELS.build(dict(encoder_cfg('SeqFormerEncoder'), num_cp=1))

@@ -19,8 +19,9 @@ def build_decoder(decoder_type='TemporalAttnDecoder', num_layers=2):
 def test_build_and_shapes():
     decoder = build_decoder()
     assert isinstance(decoder, TemporalAttnDecoder)
-    assert all(isinstance(layer, TemporalAttnDecoderLayer)
-               for layer in decoder.layers)
+    assert all(
+        isinstance(layer, TemporalAttnDecoderLayer)
+        for layer in decoder.layers)
     assert decoder.num_layers == 2 and decoder.embed_dims == 32
     inputs = make_decoder_inputs(num_clips=2, num_frames=3)
     inter_instance, inter_box, inter_boxes = decoder(
@@ -48,8 +49,8 @@ def test_same_base_weights_different_outputs():
 
 
 def test_box_queries_attend_across_frames():
-    (_, box, _), (_, box_p, _) = run_decoder_with_perturbed_frame(
-        build_decoder().eval())
+    (_, box, _), (_, box_p,
+                  _) = run_decoder_with_perturbed_frame(build_decoder().eval())
     # frame 0's box queries now depend on frame 2 (the SeqFormer decoder's
     # do not, see test_seqformer_decoder); the other clip is untouched
     assert (box_p[:, 0, 0] - box[:, 0, 0]).abs().max() > 1e-3

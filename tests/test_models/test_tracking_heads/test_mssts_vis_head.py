@@ -146,8 +146,8 @@ def test_forward_shapes():
     centres = outs.mask_centres[0]
     torch.testing.assert_close(centres[:, 0], centres[:, 2])
     # layer 1 masks use the boxes of layer 0
-    torch.testing.assert_close(outs.mask_centres[1],
-                               outs.bbox_preds[0, ..., :2])
+    torch.testing.assert_close(outs.mask_centres[1], outs.bbox_preds[0,
+                                                                     ..., :2])
     assert outs.bbox_preds.requires_grad
 
 
@@ -304,8 +304,7 @@ def test_predict_by_feat_on_known_logits(monkeypatch):
     assert len(results) == 2
     for frame in results:
         # (q1, c1) has an empty mask and is dropped
-        torch.testing.assert_close(frame.scores, torch.tensor([0.9, 0.8,
-                                                               0.6]))
+        torch.testing.assert_close(frame.scores, torch.tensor([0.9, 0.8, 0.6]))
         assert frame.labels.tolist() == [0, 1, 0]
         assert frame.instances_id.tolist() == [0, 1, 2]
         for i, query in enumerate([2, 0, 0]):
@@ -313,8 +312,10 @@ def test_predict_by_feat_on_known_logits(monkeypatch):
         # the box of q0's mask, from the reference mask
         ys, xs = torch.nonzero(expected[0, 0], as_tuple=True)
         assert frame.bboxes[1].tolist() == [
-            xs.min().item(), ys.min().item(),
-            xs.max().item() + 1, ys.max().item() + 1
+            xs.min().item(),
+            ys.min().item(),
+            xs.max().item() + 1,
+            ys.max().item() + 1
         ]
 
 
