@@ -24,7 +24,7 @@ from typing import List, Optional
 
 from mmvis_msts.datasets.converters import (convert_frame_videos,
                                             convert_mask_videos,
-                                            load_class_map, save_json,
+                                            load_class_map, save_vis_json,
                                             split_vis_json)
 
 
@@ -86,10 +86,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ann, num_holdout=args.holdout, seed=args.seed)
         parts = [(args.out, train), (args.holdout_out, holdout)]
     for path, part in parts:
-        save_json(part, path)
-        print(f'{path}: {len(part["videos"])} videos, '
-              f'{len(part["images"])} frames, '
-              f'{len(part["annotations"])} masks')
+        save_vis_json(part, path)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,8 @@ Example::
 import argparse
 from typing import List, Optional
 
-from mmvis_msts.datasets.converters import load_json, save_json, split_vis_json
+from mmvis_msts.datasets.converters import (load_json, save_vis_json,
+                                            split_vis_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -40,10 +41,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         holdout_names=args.holdout_videos,
         seed=args.seed)
     for path, part in ((args.train_out, train), (args.holdout_out, holdout)):
-        save_json(part, path)
-        print(f'{path}: {len(part["videos"])} videos, '
-              f'{len(part["images"])} frames, '
-              f'{len(part["annotations"])} masks')
+        save_vis_json(part, path)
 
 
 if __name__ == '__main__':

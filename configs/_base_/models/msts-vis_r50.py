@@ -3,13 +3,9 @@
 # layer and (c) the training-only fg/bg discriminator.
 _base_ = './seqformer_r50.py'
 
-embed_dims = 256
-mha_cfg = dict(
-    embed_dims=embed_dims,
-    num_heads=8,
-    attn_drop=0.1,
-    dropout_layer=dict(type='Dropout', drop_prob=0.1),
-    batch_first=True)
+embed_dims = _base_.embed_dims
+# the decoder's temporal attention has the settings of its self-attention
+mha_cfg = _base_.mha_cfg
 
 model = dict(
     track_head=dict(

@@ -40,6 +40,19 @@ def save_json(obj: Any, path: str) -> None:
         json.dump(obj, f)
 
 
+def save_vis_json(ann: dict, path: str) -> None:
+    """Write a YouTube-VIS style json and print what it holds.
+
+    Args:
+        ann (dict): ``videos``, ``images`` and ``annotations`` lists (and
+            the other keys of the format).
+        path (str): Output file.
+    """
+    save_json(ann, path)
+    print(f'{path}: {len(ann["videos"])} videos, {len(ann["images"])} '
+          f'frames, {len(ann["annotations"])} masks')
+
+
 def encode_rle(mask: np.ndarray) -> dict:
     """COCO RLE of a binary mask, ready for json.
 
