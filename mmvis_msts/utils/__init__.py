@@ -1,11 +1,11 @@
 from .dist_utils import close_dist, init_cpu_dist, resolve_dist_backend
-from .safe_load import (MMENGINE_CHECKPOINT_GLOBALS,
+from .safe_load import (MMENGINE_CHECKPOINT_GLOBALS, UnsafeCheckpointError,
                         load_checkpoint_weights_only,
                         mmengine_checkpoint_globals)
 from .tool_args import load_tool_config, parse_tool_args
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'close_dist', 'init_cpu_dist',
-    'load_checkpoint_weights_only', 'load_tool_config',
+    'MMENGINE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'close_dist',
+    'init_cpu_dist', 'load_checkpoint_weights_only', 'load_tool_config',
     'mmengine_checkpoint_globals', 'parse_tool_args', 'resolve_dist_backend'
 ]
