@@ -24,6 +24,7 @@ Notation: the dimension letters of every docstring and shape comment.
 Strides of the masks: the mask features are at ``mask_feat_stride`` (8
 input pixels per pixel), the predicted masks at ``mask_out_stride`` (4).
 """
+from . import apis  # noqa: F401
 from . import datasets  # noqa: F401
 from . import engine  # noqa: F401
 from . import evaluation  # noqa: F401

@@ -1,3 +1,3 @@
-from .metrics import VISMetric
+from .metrics import VISMetric, ytvis_results
 
-__all__ = ['VISMetric']
+__all__ = ['VISMetric', 'ytvis_results']

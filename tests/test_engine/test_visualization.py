@@ -9,7 +9,8 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401  (registers VISLocalVisualizer)
-from mmvis_msts.engine.visualizer import VISLocalVisualizer, track_color
+from mmvis_msts.engine.visualizer import (VISLocalVisualizer, stack_labels,
+                                          track_color)
 
 H, W = 32, 48
 
@@ -80,3 +81,41 @@ def test_empty_instances_leave_the_frame_unchanged():
         instances_id=torch.zeros(0, dtype=torch.long))
     np.testing.assert_array_equal(
         visualizer._draw_instances(image, empty), image)
+
+
+def test_stacked_labels_do_not_overlap():
+    anchors = np.array([[10., 20.], [10., 20.], [10., 20.], [200., 5.]])
+    widths = np.array([50., 50., 50., 40.])
+    # label 2 scores highest, then 0, then 1; label 3 stands alone
+    positions = stack_labels(anchors, widths, 10., np.array([2, 0, 1, 3]),
+                             (100, 220))
+    np.testing.assert_array_equal(
+        positions, [[10., 30.], [10., 40.], [10., 20.], [180., 5.]])
+    # no room below the bottom line: back to the anchor
+    positions = stack_labels(anchors[:2], widths[:2], 10., np.arange(2),
+                             (25, 220))
+    np.testing.assert_array_equal(positions, [[10., 15.], [10., 15.]])
+
+
+def test_tracks_absent_from_the_frame_get_no_label(monkeypatch):
+    visualizer = VISLocalVisualizer(name='test_vis_visualizer_labels')
+    visualizer.dataset_meta = dict(classes=('person', 'dog'))
+    masks = np.zeros((3, H, W), dtype=bool)
+    masks[0, 2:12, 3:20] = masks[1, 2:12, 3:20] = True  # one object, 2 tracks
+    drawn = []
+    monkeypatch.setattr(
+        visualizer, 'draw_texts', lambda texts, positions, **kw: drawn.append(
+            (texts, positions)))
+    visualizer._draw_instances(
+        np.zeros((H, W, 3), dtype=np.uint8),
+        InstanceData(
+            labels=torch.tensor([0, 1, 1]),
+            instances_id=torch.tensor([0, 1, 2]),
+            scores=torch.tensor([0.4, 0.9, 0.8]),
+            bboxes=torch.tensor([[3., 2., 20., 12.]] * 2 + [[0., 0., 0., 0.]]),
+            masks=torch.from_numpy(masks)))
+    (texts, positions), = drawn
+    assert texts == ['person #0 0.40', 'dog #1 0.90']
+    # the higher score keeps the box's corner, the other moves below it
+    assert positions[1, 1] == 2.
+    assert positions[0, 1] > positions[1, 1]

@@ -18,16 +18,14 @@ import cv2
 import mmcv
 import numpy as np
 import torch
-from mmdet.registry import DATASETS, MODELS
+from mmdet.registry import DATASETS
 from mmdet.structures import DetDataSample
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
 
+from mmvis_msts.apis import init_model
 from mmvis_msts.engine import VISLocalVisualizer
-from mmvis_msts.utils import mmengine_checkpoint_globals
 
 
 def parse_args() -> argparse.Namespace:
@@ -109,16 +107,9 @@ def contact_sheet(frames: list, columns: int = 4) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-
-    model = MODELS.build(cfg.model)
-    # torch >= 2.6 loads weights only: allow mmengine's checkpoint globals
-    with mmengine_checkpoint_globals():
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
-    model.eval()
+    model = init_model(
+        args.config, args.checkpoint, cfg_options=args.cfg_options)
+    cfg = model.cfg
 
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     if not 0 <= args.video_index < len(dataset):

@@ -1,3 +1,3 @@
-from .vis_metric import VISMetric
+from .vis_metric import VISMetric, ytvis_results
 
-__all__ = ['VISMetric']
+__all__ = ['VISMetric', 'ytvis_results']

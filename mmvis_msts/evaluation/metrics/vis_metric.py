@@ -13,6 +13,7 @@ import mmengine
 import numpy as np
 from mmdet.evaluation.metrics import YouTubeVISMetric
 from mmdet.registry import METRICS
+from mmdet.structures import TrackDataSample
 from mmengine.logging import MMLogger
 
 
@@ -46,6 +47,31 @@ def _ytviseval_with_float_alias() -> Iterator[None]:
         yield
     finally:
         ytviseval.np = module_numpy
+
+
+def ytvis_results(track_sample: TrackDataSample) -> List[dict]:
+    """YouTube-VIS result dicts of one video's predictions.
+
+    The conversion is the metric's own (``YouTubeVISMetric.process_video``,
+    which :class:`VISMetric` runs on every evaluated video), so a results
+    json written from these dicts is what ``tools/test.py --out`` writes.
+
+    Args:
+        track_sample (TrackDataSample): The T frames of one video, each
+            with ``pred_track_instances`` (``masks`` (N, H, W), ``scores``,
+            ``labels``, ``instances_id``) and the metainfo ``img_id``,
+            ``video_id`` and ``ori_shape``, as ``inference_video`` and
+            ``model.test_step`` return them.
+
+    Returns:
+        list[dict]: One dict per track: ``video_id``, ``score`` (mean over
+        its frames), ``category_id`` (1-based, majority vote) and
+        ``segmentations`` (T RLEs, None where the track is absent).
+    """
+    converter = YouTubeVISMetric(format_only=True)
+    converter.process_video(track_sample.video_data_samples)
+    (predictions, _), = converter.results
+    return predictions
 
 
 @METRICS.register_module()

@@ -1,0 +1,331 @@
+"""Run a VIS model on a user's video: model building, frame reading, predict.
+
+``init_model`` builds a model from a config (and checkpoint), and
+``inference_video`` segments and tracks the instances of one video with it,
+frames preprocessed by the config's own test pipeline. Shapes use the
+package notation (``mmvis_msts``): T frames, C channels, H, W pixels.
+
+Examples:
+    >>> from mmvis_msts.apis import inference_video, init_model
+    >>> from mmvis_msts.evaluation import ytvis_results
+    >>> model = init_model('configs/msts_vis/'
+    ...                    'msts-vis_r18-tiny_1xb4-2k_synthetic.py')
+    >>> result = inference_video(model, 'my_video.mp4')
+    >>> result[0].pred_track_instances.masks.shape  # (N, H, W) bool
+    >>> tracks = ytvis_results(result)  # YouTube-VIS result dicts
+"""
+import copy
+import os
+import os.path as osp
+import re
+from typing import Iterator, List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import Compose
+from mmdet.registry import DATASETS, MODELS
+from mmdet.structures import TrackDataSample
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from torch import nn
+from tqdm import tqdm
+
+from mmvis_msts.utils import mmengine_checkpoint_globals
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class VideoInputError(ValueError):
+    """A video, frame folder or frame list that cannot be segmented."""
+
+
+def _natural_key(name: str) -> list:
+    """Sort key that orders ``frame_2`` before ``frame_10``."""
+    return [
+        int(s) if s.isdigit() else s.lower() for s in re.split(r'(\d+)', name)
+    ]
+
+
+class VideoFrames:
+    """The frames of a video file, a frame folder or a list of arrays.
+
+    Frames are read one at a time while iterating (a video file through
+    mmcv's ``VideoReader``, i.e. OpenCV), so a long video is never decoded
+    up front. Every iteration checks that the frames share one size.
+
+    Args:
+        video (str | PathLike | Sequence[np.ndarray]): Path of a video file
+            OpenCV can decode (.mp4, .avi, ...), a folder of frame images
+            (read in natural sort order: ``2.jpg`` before ``10.jpg``), or T
+            frames (H, W, 3) uint8 in BGR order, as ``mmcv.imread`` and
+            OpenCV give them.
+
+    Attributes:
+        name (str): What the frames are, for messages: the path, or
+            ``'frame list'``.
+        fps (float, optional): Frame rate of a video file, None otherwise.
+
+    Raises:
+        FileNotFoundError: If the path does not exist.
+        VideoInputError: If OpenCV cannot open the video, the video or
+            folder holds no frame, or a frame list is empty or holds
+            something other than (H, W, 3) arrays.
+    """
+
+    def __init__(self, video: Union[str, os.PathLike,
+                                    Sequence[np.ndarray]]) -> None:
+        self.fps: Optional[float] = None
+        self._reader: Optional[mmcv.VideoReader] = None
+        self._files: List[str] = []
+        self._arrays: Sequence[np.ndarray] = []
+        if isinstance(video, (str, os.PathLike)):
+            self.name = os.fspath(video)
+            self._open_path(self.name)
+        else:
+            self.name = 'frame list'
+            self._arrays = video
+            if len(video) == 0:
+                raise VideoInputError('the frame list is empty')
+            for i, frame in enumerate(video):
+                if not isinstance(frame, np.ndarray) or frame.ndim != 3 \
+                        or frame.shape[2] != 3:
+                    raise VideoInputError(
+                        f'frame {i} of the frame list is not an (H, W, 3) '
+                        f'array: got {type(frame).__name__} of shape '
+                        f'{getattr(frame, "shape", None)}')
+
+    def _open_path(self, path: str) -> None:
+        if not osp.exists(path):
+            raise FileNotFoundError(f'video input {path} does not exist')
+        if osp.isdir(path):
+            self._files = sorted((osp.join(path, f) for f in os.listdir(path)
+                                  if f.lower().endswith(IMAGE_EXTENSIONS)),
+                                 key=lambda p: _natural_key(osp.basename(p)))
+            if not self._files:
+                raise VideoInputError(
+                    f'frame folder {path} holds no image (looked for '
+                    f'{", ".join(IMAGE_EXTENSIONS)})')
+            return
+        self._reader = mmcv.VideoReader(path)
+        if not self._reader.opened:
+            raise VideoInputError(
+                f'OpenCV cannot decode the video {path}: not a video file, '
+                'a truncated file, or a codec this OpenCV build lacks')
+        if self._reader.frame_cnt <= 0:
+            raise VideoInputError(f'video {path} has no frame')
+        self.fps = self._reader.fps
+
+    def __len__(self) -> int:
+        """Number of frames (a video file's as its header states it)."""
+        if self._reader is not None:
+            return self._reader.frame_cnt
+        return len(self._files) if self._files else len(self._arrays)
+
+    def _raw_frames(self) -> Iterator[np.ndarray]:
+        if self._reader is not None:
+            yield from self._reader
+        elif self._files:
+            for path in self._files:
+                frame = mmcv.imread(path)
+                if frame is None:
+                    raise VideoInputError(f'cannot decode the frame {path}')
+                yield frame
+        else:
+            yield from self._arrays
+
+    def frame_name(self, index: int) -> str:
+        """Name of frame ``index`` for messages (its file for a folder)."""
+        if self._files:
+            return self._files[index]
+        return f'frame {index} of {self.name}'
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield the frames, (H, W, 3) BGR, checking they share one size.
+
+        Raises:
+            VideoInputError: If a frame's size differs from the first's, or
+                a video file yields no frame at all.
+        """
+        size = None
+        count = 0
+        for count, frame in enumerate(self._raw_frames(), 1):
+            if size is None:
+                size = frame.shape[:2]
+            elif frame.shape[:2] != size:
+                raise VideoInputError(
+                    f'{self.frame_name(count - 1)} is {frame.shape[1]}x'
+                    f'{frame.shape[0]} (WxH) but the first frame of '
+                    f'{self.name} is {size[1]}x{size[0]}: all frames of a '
+                    'video must have one size')
+            yield frame
+        if count == 0:
+            raise VideoInputError(f'video {self.name} has no frame OpenCV '
+                                  'can decode')
+
+
+VideoInput = Union[str, os.PathLike, Sequence[np.ndarray], VideoFrames]
+
+
+def _config_classes(cfg: Config) -> Optional[tuple]:
+    """Class names of the config's test dataset, without building it."""
+    dataset_cfg = cfg.test_dataloader.dataset
+    metainfo = dataset_cfg.get('metainfo') or {}
+    if 'classes' in metainfo:
+        return tuple(metainfo['classes'])
+    dataset_cls = DATASETS.get(dataset_cfg.type)
+    if dataset_cls is None:
+        return None
+    if 'dataset_version' in dataset_cfg and hasattr(dataset_cls,
+                                                    'set_dataset_classes'):
+        # what building the dataset does first (YouTubeVISDataset)
+        dataset_cls.set_dataset_classes(dataset_cfg.dataset_version)
+    return tuple(dataset_cls.METAINFO.get('classes', ())) or None
+
+
+def init_model(config: Union[str, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a VIS model from a config and load its weights.
+
+    Args:
+        config (str | Config): Config file path or loaded config.
+        checkpoint (str, optional): Checkpoint path, loaded weights-only
+            (``mmvis_msts.utils.safe_load``). None keeps the weights
+            randomly initialised. Defaults to None.
+        device (str): Device of the model, e.g. ``'cpu'``, ``'cuda:0'``.
+            Defaults to ``'cpu'``.
+        cfg_options (dict, optional): Config overrides, as ``--cfg-options``
+            gives them. Defaults to None.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` (the config) and
+        ``dataset_meta`` (``classes`` from the checkpoint's
+        ``meta['dataset_meta']``, else from the config's test dataset).
+
+    Raises:
+        FileNotFoundError: If the checkpoint does not exist.
+        ValueError: If the checkpoint's classes are not as many as the
+            model's ``num_classes``.
+    """
+    if isinstance(config, str):
+        config = Config.fromfile(config)
+    elif not isinstance(config, Config):
+        raise TypeError('config must be a file name or a Config, got '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    init_default_scope(config.get('default_scope', 'mmdet'))
+    model = MODELS.build(config.model)
+    classes = _config_classes(config)
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        with mmengine_checkpoint_globals():
+            ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt_meta = ckpt.get('meta', {}).get('dataset_meta', {})
+        ckpt_classes = ckpt_meta.get('classes', ckpt_meta.get('CLASSES'))
+        if ckpt_classes is not None:
+            classes = tuple(ckpt_classes)
+    num_classes = model.track_head.num_classes
+    if classes is not None and len(classes) != num_classes:
+        source = checkpoint if checkpoint is not None else config.filename
+        raise ValueError(
+            f'{source} names {len(classes)} classes ({", ".join(classes)}) '
+            f'but the model of {config.filename} has num_classes='
+            f'{num_classes}: use the config the checkpoint was trained with')
+    model.dataset_meta = dict(classes=classes)
+    model.cfg = config
+    model.to(device)
+    model.eval()
+    return model
+
+
+def build_inference_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline for frames given as arrays.
+
+    Every ``LoadImageFromFile`` becomes mmdet's ``LoadImageFromNDArray``
+    and annotation loading (``Load*Annotations``) is dropped; every other
+    step (``Resize``, ``PackTrackInputs``, ...) is the config's own.
+
+    Args:
+        cfg (Config): A config with ``test_dataloader.dataset.pipeline``.
+
+    Returns:
+        Compose: Maps ``dict(img=[(H, W, 3) array], img_id=[i], ...)`` to
+        ``dict(inputs=(1, 3, H', W') uint8, data_samples=TrackDataSample)``.
+    """
+
+    def adapt(steps: list) -> list:
+        adapted = []
+        for step in steps:
+            kind = step['type'].split('.')[-1]
+            if kind.endswith('Annotations'):
+                continue
+            step = copy.deepcopy(step)
+            if kind == 'LoadImageFromFile':
+                step['type'] = 'mmdet.LoadImageFromNDArray'
+            if 'transforms' in step:
+                step['transforms'] = adapt(step['transforms'])
+            adapted.append(step)
+        return adapted
+
+    pipeline = adapt(cfg.test_dataloader.dataset.pipeline)
+    return Compose(pipeline)
+
+
+def inference_video(model: nn.Module,
+                    video: VideoInput,
+                    video_id: int = 0,
+                    progress: bool = False) -> TrackDataSample:
+    """Segment and track the instances of one whole video.
+
+    The frames go through the config's test pipeline one at a time (see
+    :func:`build_inference_pipeline`); the model then runs on all T frames
+    in one pass, as ``tools/test.py`` runs it.
+
+    Args:
+        model (nn.Module): A model from :func:`init_model`.
+        video (str | PathLike | Sequence[np.ndarray] | VideoFrames): A
+            video file, a frame folder or a list of (H, W, 3) BGR frames
+            (see :class:`VideoFrames`).
+        video_id (int): ``video_id`` of the frames' metainfo, and of the
+            YouTube-VIS results. Defaults to 0.
+        progress (bool): Show a progress bar (frames/s) while reading and
+            preprocessing. Defaults to False.
+
+    Returns:
+        TrackDataSample: T frames; frame t carries ``pred_track_instances``
+        with ``masks`` (N, H, W) bool at the original size, ``bboxes``
+        (N, 4) xyxy, ``scores`` (N,), ``labels`` (N,) 0-based and
+        ``instances_id`` (N,), and the metainfo ``img_id`` = ``frame_id`` =
+        t, ``video_id``, ``ori_shape``, ``img_shape``, ``video_length`` T.
+    """
+    frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
+    pipeline = build_inference_pipeline(model.cfg)
+    inputs, samples = [], []
+    bar = tqdm(
+        total=len(frames),
+        unit='frame',
+        desc='read + preprocess',
+        disable=not progress)
+    with bar:
+        for t, image in enumerate(frames):
+            packed = pipeline(
+                dict(
+                    img=[image], img_id=[t], frame_id=[t],
+                    video_id=[video_id]))
+            inputs.append(packed['inputs'])
+            samples.append(packed['data_samples'][0])
+            bar.update()
+    for sample in samples:
+        sample.set_metainfo(
+            dict(video_length=len(samples), ori_video_length=len(samples)))
+    track_sample = TrackDataSample()
+    track_sample.video_data_samples = samples
+    # T frames of (1, 3, H', W') -> one video (T, 3, H', W')
+    data = dict(inputs=[torch.cat(inputs)], data_samples=[track_sample])
+    with torch.no_grad():
+        return model.test_step(data)[0]
