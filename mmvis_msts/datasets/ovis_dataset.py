@@ -2,9 +2,11 @@
 from mmdet.datasets import YouTubeVISDataset
 from mmdet.registry import DATASETS
 
+from .checked_dataset import CheckedVideoDatasetMixin
+
 
 @DATASETS.register_module()
-class OVISDataset(YouTubeVISDataset):
+class OVISDataset(CheckedVideoDatasetMixin, YouTubeVISDataset):
     """OVIS in mmdet's converted YouTube-VIS (COCO-video) json format.
 
     OVIS ships its annotations in the raw YouTube-VIS 2019 format;
@@ -20,7 +22,9 @@ class OVISDataset(YouTubeVISDataset):
     Args:
         dataset_version (str): Only ``'ovis'`` is known. Defaults to
             ``'ovis'``.
-        *args, **kwargs: Passed to :class:`mmdet.datasets.BaseVideoDataset`.
+        *args, **kwargs: ``strict`` and ``frame_check`` (the build-time
+            checks of :class:`CheckedVideoDatasetMixin`) and the arguments
+            of :class:`mmdet.datasets.BaseVideoDataset`.
     """
 
     METAINFO = dict(

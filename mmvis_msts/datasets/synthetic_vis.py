@@ -1,14 +1,13 @@
 """The synthetic VIS data set as an mmdet dataset."""
-from typing import List
-
 from mmdet.datasets import YouTubeVISDataset
 from mmdet.registry import DATASETS
 
+from .checked_dataset import CheckedVideoDatasetMixin
 from .synthetic.settings import DEFAULT_CLASSES
 
 
 @DATASETS.register_module()
-class SyntheticVISDataset(YouTubeVISDataset):
+class SyntheticVISDataset(CheckedVideoDatasetMixin, YouTubeVISDataset):
     """Synthetic video instance segmentation data set.
 
     Reads the YouTube-VIS-format json written by
@@ -19,6 +18,9 @@ class SyntheticVISDataset(YouTubeVISDataset):
     ``dataset_version``; this subclass keeps its own ``METAINFO`` and takes
     no year, so it never touches ``YouTubeVISDataset.METAINFO``. For data
     generated with other ``classes``, pass ``metainfo=dict(classes=...)``.
+    The file and its frames are checked when the dataset is built
+    (:class:`CheckedVideoDatasetMixin`): among others, every class must
+    have its category, in the same order.
 
     Args:
         *args: Positional arguments of
@@ -27,7 +29,8 @@ class SyntheticVISDataset(YouTubeVISDataset):
         dataset_version (str): Only 'synthetic' is accepted; the argument
             exists because ``YouTubeVISDataset`` configs pass it.
             Defaults to 'synthetic'.
-        **kwargs: Keyword arguments of
+        **kwargs: ``strict`` and ``frame_check`` (see
+            :class:`CheckedVideoDatasetMixin`) and the keyword arguments of
             :class:`mmdet.datasets.BaseVideoDataset`.
     """
 
@@ -51,22 +54,3 @@ class SyntheticVISDataset(YouTubeVISDataset):
                 f"{cls.__name__} takes dataset_version='synthetic', got "
                 f'{dataset_version!r}; for YouTube-VIS data use '
                 'YouTubeVISDataset')
-
-    def load_data_list(self) -> List[dict]:
-        """Load the videos and check that every class is in the json.
-
-        Returns:
-            list[dict]: One dict per video (see ``BaseVideoDataset``).
-
-        Raises:
-            ValueError: If a class name of ``metainfo`` has no category in
-                the annotation file (labels would shift silently).
-        """
-        data_list = super().load_data_list()
-        classes = self.metainfo['classes']
-        if len(self.cat_ids) != len(classes):
-            raise ValueError(
-                f'{self.ann_file} has categories for {len(self.cat_ids)} of '
-                f'the {len(classes)} classes {tuple(classes)}: pass the '
-                'classes it was generated with as metainfo=dict(classes=...)')
-        return data_list

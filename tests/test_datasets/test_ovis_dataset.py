@@ -48,7 +48,7 @@ def test_youtube_vis_classes_are_untouched(tmp_path, make_vis_dataset):
     assert ytvis.metainfo['classes'][:3] == YTVIS_2019_FIRST
     ovis_ann = make_vis_dataset(
         str(tmp_path / 'o'), [('a', 2)], OVISDataset.METAINFO['classes'])
-    build(OVISDataset, str(tmp_path), ovis_ann)
+    build(OVISDataset, str(tmp_path / 'o'), ovis_ann)
     # Neither the class attribute nor a new YouTube-VIS dataset changed.
     assert YouTubeVISDataset.METAINFO['classes'][:3] == YTVIS_2019_FIRST
     assert len(YouTubeVISDataset.METAINFO['classes']) == 40

@@ -17,6 +17,10 @@
 # --cfg-options, e.g. train_dataloader.dataset.pipeline.0.num_frames=5
 
 dataset_type = 'SyntheticVISDataset'
+# read every frame's header when the dataset is built: frames of another
+# size than the json says fail then, not in a worker (about 1 s for the
+# train split; docs/reliability.md)
+frame_check = 'header'
 data_root = 'data/synthetic_vis/'
 backend_args = None
 # DataLoader workers of each loader: the 2 cores are for the model
@@ -69,6 +73,7 @@ train_dataloader = dict(
     batch_sampler=dict(type='TrackAspectRatioBatchSampler'),
     dataset=dict(
         type=dataset_type,
+        frame_check=frame_check,
         data_root=data_root,
         ann_file='annotations/train.json',
         data_prefix=dict(img_path='train/JPEGImages'),
@@ -81,6 +86,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(
         type=dataset_type,
+        frame_check=frame_check,
         data_root=data_root,
         ann_file='annotations/val.json',
         data_prefix=dict(img_path='val/JPEGImages'),

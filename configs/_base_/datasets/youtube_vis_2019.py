@@ -4,7 +4,9 @@
 #   data/youtube_vis_2019/annotations/youtube_vis_2019_{train,valid}.json
 #   data/youtube_vis_2019/{train,valid}/JPEGImages/<video>/<frame>.jpg
 
-dataset_type = 'YouTubeVISDataset'
+# mmdet's YouTubeVISDataset with the project's checks of the annotations
+# and frames when it is built (docs/reliability.md)
+dataset_type = 'CheckedYouTubeVISDataset'
 data_root = 'data/youtube_vis_2019/'
 dataset_version = data_root[-5:-1]  # '2019' or '2021'
 backend_args = None

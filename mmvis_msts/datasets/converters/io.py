@@ -1,4 +1,8 @@
-"""Json reading and writing for the converters (and json-ready RLE)."""
+"""Json reading and writing for the converters (and json-ready RLE).
+
+``load_json`` is the validation's reader: a malformed or truncated file
+raises :class:`VISDatasetError` naming the file, line and column.
+"""
 import json
 import os
 import os.path as osp
@@ -7,23 +11,9 @@ from typing import Any
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from ..validation import load_json
 
-def load_json(path: str) -> Any:
-    """Load a json file, naming it in the error if it is missing or bad.
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        Any: The parsed content.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} does not exist')
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f'{path} is not valid json: {error}') from None
+__all__ = ['load_json', 'save_json', 'save_vis_json', 'encode_rle']
 
 
 def save_json(obj: Any, path: str) -> None:

@@ -1,6 +1,8 @@
 """Raw YouTube-VIS-format annotations -> mmdet's COCO-video json."""
 from typing import Dict, List
 
+from ..validation import check_annotations, report_problems
+
 
 def convert_raw_vis(raw: Dict, source: str = '<raw json>') -> Dict:
     """Convert a raw YouTube-VIS-style annotation dict (YouTube-VIS 2019 /
@@ -17,16 +19,25 @@ def convert_raw_vis(raw: Dict, source: str = '<raw json>') -> Dict:
     whole file. Splits without annotations (valid/test) give videos and
     images only. Video names are the folder of the first frame.
 
+    The input is checked first (``check_annotations(fmt='raw')``): every
+    fatal problem (e.g. a track whose ``segmentations`` list is not one
+    entry per frame, an unknown video or category, an invalid RLE) is
+    raised together; warnings are logged.
+
     Args:
         raw (dict): The loaded raw json.
         source (str): File name used in error messages.
 
     Returns:
         dict: ``categories``, ``videos``, ``images``, ``annotations``.
+
+    Raises:
+        VISDatasetError: If the input has a fatal problem.
     """
-    for key in ('videos', 'categories'):
-        if key not in raw:
-            raise KeyError(f'{source} has no {key!r} list')
+    report_problems(
+        check_annotations(raw, source, test_mode=True, fmt='raw'),
+        source,
+        droppable=False)
     tracks_per_video: Dict[int, List[dict]] = {}
     for track in raw.get('annotations') or []:
         tracks_per_video.setdefault(track['video_id'], []).append(track)
@@ -39,8 +50,6 @@ def convert_raw_vis(raw: Dict, source: str = '<raw json>') -> Dict:
     next_instance_id = 1
     for video in raw['videos']:
         file_names = video['file_names']
-        if not file_names:
-            raise ValueError(f'{source}: video {video["id"]} has no frames')
         out['videos'].append(
             dict(
                 id=video['id'],
@@ -58,15 +67,10 @@ def convert_raw_vis(raw: Dict, source: str = '<raw json>') -> Dict:
                     height=video['height'],
                     width=video['width']))
         for track in tracks_per_video.get(video['id'], []):
-            if len(track['segmentations']) != len(file_names):
-                raise ValueError(
-                    f'{source}: annotation {track["id"]} of video '
-                    f'{video["id"]} has {len(track["segmentations"])} '
-                    f'segmentations for {len(file_names)} frames')
             instance_id = next_instance_id
             next_instance_id += 1
             for frame_id, segmentation in enumerate(track['segmentations']):
-                if segmentation is None or track['bboxes'][frame_id] is None:
+                if segmentation is None:  # checked: bbox is None too
                     continue
                 out['annotations'].append(
                     dict(

@@ -1,13 +1,20 @@
 import json
 import os.path as osp
 
+import numpy as np
 import pytest
 from converter_cli import load_cli
+from pycocotools import mask as mask_utils
 
 from mmvis_msts.datasets import OVISDataset
 from mmvis_msts.datasets.converters import convert_raw_vis
+from mmvis_msts.datasets.validation import VISDatasetError
 
-RLE = dict(size=[40, 40], counts='0`1')
+_BOX = np.zeros((40, 40), np.uint8)
+_BOX[1:6, 1:6] = 1  # the 5x5 box [1, 1, 5, 5] of the tracks below
+RLE = dict(
+    size=[40, 40],
+    counts=mask_utils.encode(np.asfortranarray(_BOX))['counts'].decode())
 
 
 def raw_json(with_annotations=True):
@@ -86,7 +93,10 @@ def test_convert_valid_split_has_no_annotations():
 def test_frame_count_mismatch_is_reported():
     raw = raw_json()
     raw['annotations'][1]['segmentations'] = [RLE]
-    with pytest.raises(ValueError, match='annotation 2 of video 5'):
+    with pytest.raises(
+            VISDatasetError,
+            match='annotations_train.json: video 5, annotation 2: 1 '
+            'segmentations, 3 bboxes, 3 areas for the 3 frames'):
         convert_raw_vis(raw, source='annotations_train.json')
 
 
@@ -100,7 +110,8 @@ def test_cli_output_loads_in_ovis_dataset(tmp_path):
         ann_file=str(out_path),
         data_prefix=dict(img_path=str(tmp_path / 'train')),
         pipeline=[],
-        test_mode=True)
+        test_mode=True,
+        frame_check='none')  # the json only, no frames on disk
     video = dataset.get_data_info(0)
     assert video['video_length'] == 3
     assert [i['bbox_label']

@@ -87,7 +87,7 @@ def test_config_builds(path):
     assert model.with_discriminator == is_msts
     if path in LEAF_CONFIGS:
         dataset = cfg.test_dataloader.dataset
-        if dataset.type == 'YouTubeVISDataset':
+        if dataset.type == 'CheckedYouTubeVISDataset':
             num_classes = YOUTUBE_VIS_CLASSES
         else:
             num_classes = len(DATASETS.get(dataset.type).METAINFO['classes'])
