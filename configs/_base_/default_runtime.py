@@ -15,8 +15,10 @@ default_hooks = dict(
     # test metrics json written by rank 0 only (mmengine writes it on all)
     logger=dict(type='VISLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # CheckpointHook whose last_checkpoint is written atomically and which
+    # deletes old checkpoints only after the new one is complete
     checkpoint=dict(
-        type='CheckpointHook',
+        type='VISCheckpointHook',
         by_epoch=False,
         interval=2000,
         save_last=True,

@@ -1,11 +1,10 @@
 from .dist_utils import close_dist, init_cpu_dist, resolve_dist_backend
 from .safe_load import (MMENGINE_CHECKPOINT_GLOBALS, UnsafeCheckpointError,
-                        load_checkpoint_weights_only,
-                        mmengine_checkpoint_globals)
+                        load_checkpoint_weights_only)
 from .tool_args import load_tool_config, parse_tool_args
 
 __all__ = [
     'MMENGINE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'close_dist',
     'init_cpu_dist', 'load_checkpoint_weights_only', 'load_tool_config',
-    'mmengine_checkpoint_globals', 'parse_tool_args', 'resolve_dist_backend'
+    'parse_tool_args', 'resolve_dist_backend'
 ]

@@ -73,8 +73,7 @@ conversion tool's) reads them right and writes native arrays.
 """
 import os.path as osp
 import pickle
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Tuple, Union
+from typing import Callable, Dict, Tuple, Union
 
 import numpy as np
 import torch
@@ -205,27 +204,6 @@ MMENGINE_CHECKPOINT_GLOBALS: Tuple[SafeGlobal, ...] = (
     (_np_multiarray.scalar, 'numpy._core.multiarray.scalar'),
     (_np_multiarray.scalar, 'numpy.core.multiarray.scalar'),
 ) + NUMERIC_DTYPE_CLASSES
-
-
-@contextmanager
-def mmengine_checkpoint_globals() -> Iterator[None]:
-    """Allow :data:`MMENGINE_CHECKPOINT_GLOBALS` within the ``with`` block.
-
-    Importing this module already allows them process-wide, so this only
-    matters after someone cleared torch's list; it remains for the callers
-    that still wrap their loads in it. Globals allowed before stay allowed
-    afterwards.
-
-    Examples:
-        >>> with mmengine_checkpoint_globals():
-        ...     ckpt = torch.load('work_dirs/x/iter_2000.pth')
-    """
-    allowed = torch.serialization.get_safe_globals()
-    added: List[SafeGlobal] = [
-        g for g in MMENGINE_CHECKPOINT_GLOBALS if g not in allowed
-    ]
-    with torch.serialization.safe_globals(added):
-        yield
 
 
 def _refusal_message(filename: str, err: pickle.UnpicklingError) -> str:

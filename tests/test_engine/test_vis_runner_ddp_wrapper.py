@@ -105,3 +105,25 @@ def test_unknown_wrapper_type_is_named(one_rank_group, tmp_path):
             Generator(),
             tmp_path,
             model_wrapper_cfg=dict(type='NoSuchWrapper'))
+
+
+class OwnTrainStep(Generator):
+    """No discriminator, but a ``train_step`` of its own (a loss guard)."""
+
+    def train_step(self, data, optim_wrapper):
+        return super().train_step(data, optim_wrapper)
+
+
+def test_own_train_step_gets_the_wrapper_that_calls_it(one_rank_group,
+                                                       tmp_path):
+    # MMDistributedDataParallel.train_step would replace the model's
+    runner = build(OwnTrainStep(), tmp_path)
+    assert type(runner.model) is MMSeparateDistributedDataParallel
+    with pytest.raises(
+            ValueError,
+            match="cannot train OwnTrainStep: that wrapper's train_step "
+            "would replace the model's"):
+        build(
+            OwnTrainStep(),
+            tmp_path,
+            model_wrapper_cfg=dict(type='MMDistributedDataParallel'))

@@ -41,4 +41,4 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters))
+    checkpoint=dict(by_epoch=False, interval=max_iters))
