@@ -11,6 +11,10 @@ Example:
         --checkpoint work_dirs/main_job/iter_2000.pth \
         --out work_dirs/demo/my_video.mp4 \
         --out-json work_dirs/demo/my_video.json
+
+A long video runs window by window (flat memory, masks kept as RLE) with
+``--window 20 --stride 10``, or when the config's ``test_cfg`` says so for
+its length; see docs/inference.md.
 """
 import argparse
 import os.path as osp
@@ -21,10 +25,11 @@ import cv2
 import mmcv
 import mmengine
 from mmengine.config import DictAction
+from mmengine.runner import set_random_seed
 from tqdm import tqdm
 
-from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
-                             init_model)
+from mmvis_msts.apis import (DecodedFrames, VideoFrames, VideoInputError,
+                             inference_video, init_model, with_dense_masks)
 from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.evaluation import ytvis_results
 
@@ -55,6 +60,23 @@ def parse_args() -> argparse.Namespace:
         help='frame rate of the output for a frame folder (a video file '
         'keeps its own)')
     parser.add_argument(
+        '--window',
+        type=int,
+        help='frames per window of the clip-wise mode (videos longer than '
+        'one window run window by window); default: the config\'s '
+        'test_cfg')
+    parser.add_argument(
+        '--stride',
+        type=int,
+        help='frames between window starts (with --window; default '
+        'window // 2)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed set before the model is built, so that a run '
+        'without --checkpoint gives the same random weights every time')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -67,6 +89,7 @@ def main() -> None:
     if not args.out.lower().endswith('.mp4'):
         raise ValueError(f'--out must name an .mp4 file, got {args.out}')
     frames = VideoFrames(args.input)
+    set_random_seed(args.seed)
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
     if args.checkpoint is None:
@@ -75,7 +98,8 @@ def main() -> None:
               'pipeline.')
 
     start = time.perf_counter()
-    result = inference_video(model, frames, progress=True)
+    result = inference_video(
+        model, frames, progress=True, window=args.window, stride=args.stride)
     seconds = time.perf_counter() - start
     print(f'{len(result)} frames segmented in {seconds:.1f} s '
           f'({len(result) / seconds:.2f} frames/s, reading and model)')
@@ -98,7 +122,7 @@ def main() -> None:
             visualizer.add_datasample(
                 'frame',
                 mmcv.bgr2rgb(image),
-                data_sample=frame,
+                data_sample=with_dense_masks(frame),
                 draw_gt=False,
                 pred_score_thr=args.score_thr)
             writer.write(mmcv.rgb2bgr(visualizer.get_image()))
@@ -107,7 +131,7 @@ def main() -> None:
     print(f'Wrote {len(result)} frames ({width}x{height}, {fps:g} fps) to '
           f'{args.out}')
     if args.out_json:
-        tracks = ytvis_results(result)
+        tracks = ytvis_results(DecodedFrames(result))
         mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.out_json)))
         mmengine.dump(tracks, args.out_json, file_format='json')
         print(f'Wrote {len(tracks)} tracks (YouTube-VIS results) to '

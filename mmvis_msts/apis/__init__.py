@@ -1,7 +1,9 @@
-from .inference import (VideoFrames, VideoInputError, build_inference_pipeline,
-                        inference_video, init_model)
+from .inference import (DecodedFrames, VideoFrames, VideoInputError,
+                        build_inference_pipeline, inference_video, init_model,
+                        with_dense_masks)
 
 __all__ = [
-    'VideoFrames', 'VideoInputError', 'build_inference_pipeline',
-    'inference_video', 'init_model'
+    'DecodedFrames', 'VideoFrames', 'VideoInputError',
+    'build_inference_pipeline', 'inference_video', 'init_model',
+    'with_dense_masks'
 ]

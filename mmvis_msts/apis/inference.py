@@ -13,26 +13,31 @@ Examples:
     >>> result = inference_video(model, 'my_video.mp4')
     >>> result[0].pred_track_instances.masks.shape  # (N, H, W) bool
     >>> tracks = ytvis_results(result)  # YouTube-VIS result dicts
+    >>> # a long video window by window: masks kept as RLE
+    >>> result = inference_video(model, 'long.mp4', window=20, stride=10)
+    >>> masks = with_dense_masks(result[0]).pred_track_instances.masks
+    >>> tracks = ytvis_results(DecodedFrames(result))
 """
 import copy
 import os
 import os.path as osp
 import re
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmdet.registry import DATASETS, MODELS
-from mmdet.structures import TrackDataSample
+from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 from tqdm import tqdm
 
-from mmvis_msts.utils import mmengine_checkpoint_globals
+from mmvis_msts.models.tracking_heads.vis_postprocess import decode_rle_masks
+from mmvis_msts.models.vis.clip_windows import clip_settings, iter_windows
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -223,8 +228,7 @@ def init_model(config: Union[str, Config],
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-        with mmengine_checkpoint_globals():
-            ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
         ckpt_meta = ckpt.get('meta', {}).get('dataset_meta', {})
         ckpt_classes = ckpt_meta.get('classes', ckpt_meta.get('CLASSES'))
         if ckpt_classes is not None:
@@ -276,15 +280,45 @@ def build_inference_pipeline(cfg: Config) -> Compose:
     return Compose(pipeline)
 
 
+def _packed_frames(frames: VideoFrames, pipeline: Compose, video_id: int,
+                   bar: tqdm) -> Iterator[Tuple[torch.Tensor, DetDataSample]]:
+    """Frames through the test pipeline, one at a time.
+
+    Yields:
+        tuple[Tensor, DetDataSample]: (1, 3, H', W') uint8 input and the
+        frame's sample (``video_length`` from the header count).
+    """
+    for t, image in enumerate(frames):
+        packed = pipeline(
+            dict(img=[image], img_id=[t], frame_id=[t], video_id=[video_id]))
+        sample = packed['data_samples'][0]
+        sample.set_metainfo(
+            dict(video_length=len(frames), ori_video_length=len(frames)))
+        bar.update()
+        yield packed['inputs'], sample
+
+
+def _video(samples: Sequence[DetDataSample]) -> TrackDataSample:
+    video = TrackDataSample()
+    video.video_data_samples = list(samples)
+    return video
+
+
 def inference_video(model: nn.Module,
                     video: VideoInput,
                     video_id: int = 0,
-                    progress: bool = False) -> TrackDataSample:
-    """Segment and track the instances of one whole video.
+                    progress: bool = False,
+                    window: Optional[int] = None,
+                    stride: Optional[int] = None) -> TrackDataSample:
+    """Segment and track the instances of one video.
 
     The frames go through the config's test pipeline one at a time (see
-    :func:`build_inference_pipeline`); the model then runs on all T frames
-    in one pass, as ``tools/test.py`` runs it.
+    :func:`build_inference_pipeline`). The model then runs either on all T
+    frames in one pass, as ``tools/test.py`` runs it, or, when the head's
+    ``test_cfg`` (or ``window``) asks for the clip-wise mode for T frames
+    (``clip_settings``), window by window while the frames are read: only
+    one window of frames and features is alive, and the masks are kept as
+    COCO RLE, so the memory does not grow with T.
 
     Args:
         model (nn.Module): A model from :func:`init_model`.
@@ -295,37 +329,107 @@ def inference_video(model: nn.Module,
             YouTube-VIS results. Defaults to 0.
         progress (bool): Show a progress bar (frames/s) while reading and
             preprocessing. Defaults to False.
+        window (int, optional): Frames per window; overrides the config's
+            ``clip_window`` (videos longer than one window then run
+            clip-wise, unless ``clip_mode_min_frames`` says otherwise).
+            Defaults to None (the config's settings).
+        stride (int, optional): Frames between window starts, with
+            ``window`` only. Defaults to ``window // 2``.
 
     Returns:
         TrackDataSample: T frames; frame t carries ``pred_track_instances``
-        with ``masks`` (N, H, W) bool at the original size, ``bboxes``
-        (N, 4) xyxy, ``scores`` (N,), ``labels`` (N,) 0-based and
-        ``instances_id`` (N,), and the metainfo ``img_id`` = ``frame_id`` =
-        t, ``video_id``, ``ori_shape``, ``img_shape``, ``video_length`` T.
+        with ``masks`` (N, H, W) bool at the original size (clip-wise:
+        ``masks_rle``, N COCO RLE dicts, see :func:`with_dense_masks`),
+        ``bboxes`` (N, 4) xyxy, ``scores`` (N,), ``labels`` (N,) 0-based
+        and ``instances_id`` (N,), and the metainfo ``img_id`` =
+        ``frame_id`` = t, ``video_id``, ``ori_shape``, ``img_shape``,
+        ``video_length`` T.
+
+    Raises:
+        ValueError: If ``stride`` comes without ``window``.
     """
     frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
+    test_cfg = dict(model.track_head.test_cfg)
+    if window is not None:
+        test_cfg.update(clip_window=window, clip_stride=stride)
+    elif stride is not None:
+        raise ValueError('stride needs a window')
+    windows = clip_settings(test_cfg, len(frames))
     pipeline = build_inference_pipeline(model.cfg)
-    inputs, samples = [], []
     bar = tqdm(
         total=len(frames),
         unit='frame',
-        desc='read + preprocess',
+        desc='read + segment' if windows else 'read + preprocess',
         disable=not progress)
-    with bar:
-        for t, image in enumerate(frames):
-            packed = pipeline(
-                dict(
-                    img=[image], img_id=[t], frame_id=[t],
-                    video_id=[video_id]))
-            inputs.append(packed['inputs'])
-            samples.append(packed['data_samples'][0])
-            bar.update()
-    for sample in samples:
-        sample.set_metainfo(
-            dict(video_length=len(samples), ori_video_length=len(samples)))
-    track_sample = TrackDataSample()
-    track_sample.video_data_samples = samples
-    # T frames of (1, 3, H', W') -> one video (T, 3, H', W')
-    data = dict(inputs=[torch.cat(inputs)], data_samples=[track_sample])
-    with torch.no_grad():
-        return model.test_step(data)[0]
+    packed = _packed_frames(frames, pipeline, video_id, bar)
+    with bar, torch.no_grad():
+        if windows is None:
+            inputs, samples = zip(*packed)
+            for sample in samples:
+                sample.set_metainfo(
+                    dict(
+                        video_length=len(samples),
+                        ori_video_length=len(samples)))
+            # T frames of (1, 3, H', W') -> one video (T, 3, H', W')
+            data = dict(
+                inputs=[torch.cat(inputs)], data_samples=[_video(samples)])
+            return model.test_step(data)[0]
+        size, step = windows
+
+        def preprocessed_windows():
+            for items, last in iter_windows(packed, size, step):
+                inputs, samples = zip(*items)
+                data = model.data_preprocessor(
+                    dict(
+                        inputs=[torch.cat(inputs)],
+                        data_samples=[_video(samples)]), False)
+                yield data['inputs'], data['data_samples'][0], last
+
+        return _video(
+            model.predict_clip_wise(
+                preprocessed_windows(), step, rescale=True, as_rle=True))
+
+
+def with_dense_masks(frame: DetDataSample) -> DetDataSample:
+    """A frame whose masks are kept as RLE, with ``masks`` decoded.
+
+    Args:
+        frame (DetDataSample): A frame of :func:`inference_video`.
+
+    Returns:
+        DetDataSample: ``frame`` itself if it has ``masks``, else a copy
+        whose ``pred_track_instances`` carry ``masks`` (N, H, W) bool at
+        ``ori_shape`` instead of ``masks_rle``.
+    """
+    pred = frame.pred_track_instances
+    if 'masks_rle' not in pred:
+        return frame
+    dense = pred.clone()
+    dense.masks = decode_rle_masks(pred, tuple(frame.ori_shape[:2]))
+    del dense.masks_rle
+    decoded = frame.clone()
+    decoded.pred_track_instances = dense
+    return decoded
+
+
+class DecodedFrames(Sequence):
+    """The frames of a result, each decoded (:func:`with_dense_masks`)
+    only while it is read, e.g. by ``ytvis_results``.
+
+    Args:
+        result (TrackDataSample): A result of :func:`inference_video`.
+    """
+
+    def __init__(self, result: TrackDataSample) -> None:
+        self._frames = result.video_data_samples
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, index: int) -> DetDataSample:
+        return with_dense_masks(self._frames[index])
+
+    @property
+    def video_data_samples(self) -> 'DecodedFrames':
+        """The frames, as a ``TrackDataSample`` gives them."""
+        return self

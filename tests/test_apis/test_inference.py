@@ -226,3 +226,51 @@ def test_bad_inputs_name_the_file(model, tmp_path):
         VideoFrames([])
     with pytest.raises(VideoInputError, match='frame 1 of the frame list'):
         VideoFrames([moving_shapes(1)[0], np.zeros((H, W))])
+
+
+def test_clip_wise_stream_matches_the_model_window_loop(model):
+    """``window``/``stride``: frames streamed window by window, masks as
+    RLE; the same tracks as the model's own clip-wise loop over the whole
+    preprocessed video (test_cfg), and ytvis_results reads them."""
+    from mmdet.structures import TrackDataSample
+
+    from mmvis_msts.apis import (DecodedFrames, build_inference_pipeline,
+                                 with_dense_masks)
+    frames = moving_shapes(7)
+    result = inference_video(model, frames, window=3, stride=2)
+    assert len(result) == 7
+    assert all('masks' not in f.pred_track_instances
+               for f in result.video_data_samples)
+
+    pipeline = build_inference_pipeline(model.cfg)
+    packed = [
+        pipeline(dict(img=[f], img_id=[t], frame_id=[t], video_id=[0]))
+        for t, f in enumerate(frames)
+    ]
+    video = TrackDataSample()
+    video.video_data_samples = [p['data_samples'][0] for p in packed]
+    saved = model.track_head.test_cfg
+    model.track_head.test_cfg = dict(saved, clip_window=3, clip_stride=2)
+    try:
+        with torch.no_grad():
+            data = model.data_preprocessor(
+                dict(
+                    inputs=[torch.cat([p['inputs'] for p in packed])],
+                    data_samples=[video]), False)
+            expected = model.predict(**data)[0]
+    finally:
+        model.track_head.test_cfg = saved
+    dense = [with_dense_masks(f) for f in result.video_data_samples]
+    for got, want in zip(dense, expected.video_data_samples):
+        got, want = got.pred_track_instances, want.pred_track_instances
+        assert torch.equal(got.masks, want.masks)
+        assert torch.equal(got.instances_id, want.instances_id)
+        torch.testing.assert_close(got.scores, want.scores)
+    tracks = ytvis_results(DecodedFrames(result))
+    assert len(tracks) == len({
+        i
+        for f in dense
+        for i in f.pred_track_instances.instances_id.tolist()
+    })
+    with pytest.raises(ValueError, match='stride needs a window'):
+        inference_video(model, frames, stride=2)

@@ -8,6 +8,7 @@ import cv2
 import mmengine
 import numpy as np
 import pycocotools.mask as mask_util
+import pytest
 from mmdet.evaluation.functional import YTVIS, YTVISeval
 
 from mmvis_msts.evaluation.metrics.vis_metric import \
@@ -45,7 +46,10 @@ def read_video(path: Path) -> tuple:
     return frames, fps
 
 
-def test_demo_writes_video_and_results_json(tmp_path):
+@pytest.mark.parametrize(
+    'windows', [[], ['--window', '3', '--stride', '2']],
+    ids=['whole-video', 'clip-wise'])
+def test_demo_writes_video_and_results_json(tmp_path, windows):
     inputs = write_input_video(tmp_path / 'input.mp4')
     assert len(inputs) == NUM_FRAMES
     out, out_json = tmp_path / 'out' / 'demo.mp4', tmp_path / 'demo.json'
@@ -53,7 +57,7 @@ def test_demo_writes_video_and_results_json(tmp_path):
         sys.executable, 'tools/video_demo.py',
         str(tmp_path / 'input.mp4'), CONFIG, '--out',
         str(out), '--out-json',
-        str(out_json), '--score-thr', '0'
+        str(out_json), '--score-thr', '0', *windows
     ],
                           cwd=REPO,
                           capture_output=True,
@@ -84,8 +88,12 @@ def test_demo_writes_video_and_results_json(tmp_path):
                 copy.deepcopy(t),
                 id=i + 1,
                 iscrowd=0,
-                areas=[float(mask_util.area(s)) for s in t['segmentations']])
-            for i, t in enumerate(tracks)
+                # None where a track is absent (clip-wise: a track may
+                # start or end inside the video)
+                areas=[
+                    None if s is None else float(mask_util.area(s))
+                    for s in t['segmentations']
+                ]) for i, t in enumerate(tracks)
         ])
     ytvis = YTVIS(gt)
     evaluator = YTVISeval(ytvis, ytvis.loadRes(str(out_json)), 'segm')

@@ -3,11 +3,11 @@ from .dynamic_conv_mask_head import (DynamicConvMaskHead, MaskBranch,
                                      aligned_bilinear)
 from .mssts_vis_head import MSSTSVISHead
 from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
-                          VISTargets)
+                          VISTargets, WindowCandidates)
 from .vis_transformer import VISTransformerMixin
 
 __all__ = [
     'BaseVISHead', 'ClipAssignment', 'DynamicConvMaskHead', 'ForegroundMaps',
     'MaskBranch', 'MSSTSVISHead', 'VISHeadOutputs', 'VISTargets',
-    'VISTransformerMixin', 'aligned_bilinear'
+    'VISTransformerMixin', 'WindowCandidates', 'aligned_bilinear'
 ]

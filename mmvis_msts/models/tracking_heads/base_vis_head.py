@@ -18,10 +18,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .vis_matching import match_clips
-from .vis_postprocess import (mask_probs_at_output_size, select_top_tracks,
-                              tracks_to_frame_results)
+from .vis_postprocess import (nonempty_tracks, select_top_tracks,
+                              tracks_to_frame_results, video_frame_masks)
 from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
-                          VISTargets)
+                          VISTargets, WindowCandidates)
 from .vis_targets import build_clip_gts
 
 
@@ -52,9 +52,12 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             is no meaningful target. Defaults to False.
         train_cfg (dict, optional): ``assigner`` config. Defaults to None.
         test_cfg (dict, optional): ``max_per_video`` (top-k (query, class)
-            pairs, default 10), ``mask_thr`` (probability, default 0.5) and
-            ``drop_empty`` (drop pairs whose mask is empty in every frame, as
-            SeqFormer; default True). Defaults to None.
+            pairs, default 10; per window in the clip-wise mode),
+            ``mask_thr`` (probability, default 0.5) and ``drop_empty`` (drop
+            pairs whose mask is empty in every frame, as SeqFormer; default
+            True); the clip-wise mode of ``MSSTSVIS`` reads ``clip_window``,
+            ``clip_stride`` and ``clip_mode_min_frames`` here too.
+            Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -305,20 +308,64 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         Returns:
             list[list[InstanceData]]: See :meth:`predict`.
         """
-        max_per_video = self.test_cfg.get('max_per_video', 10)
-        mask_thr = self.test_cfg.get('mask_thr', 0.5)
-        drop_empty = self.test_cfg.get('drop_empty', True)
         results = []
         for clip_id, sample in enumerate(batch_data_samples):
-            scores, query_inds, labels = select_top_tracks(
-                head_outs.cls_scores[-1, clip_id], max_per_video)
-            mask_logits = self.mask_logits(
-                head_outs, -1, torch.full_like(query_inds, clip_id),
-                query_inds)
-            masks = mask_probs_at_output_size(mask_logits, sample,
-                                              rescale) > mask_thr
-            if drop_empty:
-                keep = masks.flatten(1).any(1)
-                masks, scores, labels = masks[keep], scores[keep], labels[keep]
+            cands = self.window_candidates(head_outs, clip_id)
+            masks = self.frame_masks(
+                cands.mask_logits,
+                [sample[i].metainfo for i in range(len(sample))], rescale)
+            scores, labels = cands.scores, cands.labels
+            if self.test_cfg.get('drop_empty', True):
+                keep = nonempty_tracks(masks)
+                masks = [m[keep] for m in masks]
+                scores, labels = scores[keep], labels[keep]
             results.append(tracks_to_frame_results(masks, scores, labels))
         return results
+
+    def window_candidates(self,
+                          head_outs: VISHeadOutputs,
+                          clip_id: int = 0) -> WindowCandidates:
+        """The top-k (query, class) pairs of one clip, last layer.
+
+        The whole video in :meth:`predict_by_feat`, one window of it in
+        the clip-wise mode of ``MSSTSVIS``. The instance embedding of a
+        query is its dynamic mask parameters (a linear map of the decoder's
+        instance query, :meth:`DynamicConvMaskHead.dynamic_params`).
+
+        Args:
+            head_outs (VISHeadOutputs): Output of :meth:`forward`.
+            clip_id (int): Clip of the batch. Defaults to 0.
+
+        Returns:
+            WindowCandidates: N = min(``max_per_video``, Q * K) pairs with
+            mask logits at the output stride.
+        """
+        scores, query_inds, labels = select_top_tracks(
+            head_outs.cls_scores[-1, clip_id],
+            self.test_cfg.get('max_per_video', 10))
+        mask_logits = self.mask_logits(head_outs, -1,
+                                       torch.full_like(query_inds, clip_id),
+                                       query_inds)
+        return WindowCandidates(
+            scores=scores,
+            labels=labels,
+            query_inds=query_inds,
+            embeds=head_outs.mask_params[-1, clip_id, query_inds],
+            mask_logits=mask_logits)
+
+    def frame_masks(self, mask_logits: Tensor, metainfos: Sequence[dict],
+                    rescale: bool) -> List[Tensor]:
+        """Binary masks at the output size, one frame at a time.
+
+        Args:
+            mask_logits (Tensor): (N, T, H_4, W_4) logits.
+            metainfos (Sequence[dict]): The T frames' metainfos.
+            rescale (bool): See :meth:`predict`.
+
+        Returns:
+            list[Tensor]: T masks (N, H, W) bool, thresholded at
+            ``test_cfg.mask_thr`` in logit space
+            (:func:`~.vis_postprocess.frame_masks`).
+        """
+        return video_frame_masks(mask_logits, metainfos, rescale,
+                                 self.test_cfg.get('mask_thr', 0.5))

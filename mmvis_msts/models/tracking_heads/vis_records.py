@@ -113,3 +113,26 @@ class ForegroundMaps:
 
     pred: Tensor
     gt: Tensor
+
+
+@dataclass
+class WindowCandidates:
+    """The top-k (query, class) pairs of one window of a video.
+
+    What the clip-wise mode (``MSSTSVIS``) links across windows
+    (``ClipLinker``) and post-processes frame by frame.
+
+    Attributes:
+        scores (Tensor): (N,) probabilities, in descending order.
+        labels (Tensor): (N,) 0-based labels.
+        query_inds (Tensor): (N,) query of each pair.
+        embeds (Tensor): (N, D) instance embeddings of the queries.
+        mask_logits (Tensor): (N, T, H_4, W_4) logits at the mask output
+            stride over the window's T frames.
+    """
+
+    scores: Tensor
+    labels: Tensor
+    query_inds: Tensor
+    embeds: Tensor
+    mask_logits: Tensor

@@ -3,18 +3,24 @@
 Shapes use the package notation (``mmvis_msts``): B clips, T frames, C
 channels, L levels.
 """
-from typing import Dict, Optional, Tuple
+from collections import deque
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
-from mmdet.structures import TrackDataSample, TrackSampleList
+from mmdet.structures import DetDataSample, TrackDataSample, TrackSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
+from ..trackers import LinkCandidates
+from ..tracking_heads.vis_postprocess import (frame_result, mask_logit_thr,
+                                              nonempty_tracks)
 from ..utils import unwrap_model
 from .adversarial import (AdversarialInputs, adversarial_inputs,
                           discriminator_losses, frozen, generator_loss)
+from .clip_windows import clip_settings, iter_windows
+from .loss_guard import NONFINITE_LOSS_MODES, check_losses
 
 
 @MODELS.register_module()
@@ -31,6 +37,11 @@ class MSSTSVIS(BaseMOTModel):
     ``VISAdversarialOptimWrapperConstructor``); distributed, ``VISRunner``
     wraps such a model in ``MMSeparateDistributedDataParallel``.
 
+    Every update of :meth:`train_step` waits for a check of its loss terms
+    (:mod:`.loss_guard`): with a NaN or infinite term the step raises
+    ``NonFiniteLossError`` or, with ``nonfinite_loss='skip'``, updates
+    nothing and is counted.
+
     Args:
         backbone (dict): Backbone config (mmdet ResNet / SwinTransformer).
         neck (dict): Neck config (mmdet ChannelMapper, L outputs).
@@ -38,6 +49,12 @@ class MSSTSVIS(BaseMOTModel):
         discriminator (dict, optional): ``FgBgDiscriminator`` config.
         adv_loss_weight (float): Weight of the adversarial term.
             Defaults to 0.1.
+        nonfinite_loss (str): What a NaN or infinite loss term does:
+            ``'raise'`` (stop the run, naming the term, the iteration and
+            the videos) or ``'skip'`` (no update for that step; a warning
+            and a count in the log). Defaults to ``'raise'``.
+        tracker (dict): The linker of the clip-wise mode (:meth:`predict`),
+            ``ClipLinker``. Defaults to ``dict(type='ClipLinker')``.
         data_preprocessor (dict, optional): ``TrackDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -48,16 +65,23 @@ class MSSTSVIS(BaseMOTModel):
                  track_head: ConfigType,
                  discriminator: OptConfigType = None,
                  adv_loss_weight: float = 0.1,
+                 nonfinite_loss: str = 'raise',
+                 tracker: ConfigType = dict(type='ClipLinker'),
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if nonfinite_loss not in NONFINITE_LOSS_MODES:
+            raise ValueError('nonfinite_loss must be one of '
+                             f'{NONFINITE_LOSS_MODES}, got {nonfinite_loss!r}')
+        self.nonfinite_loss = nonfinite_loss
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.track_head = MODELS.build(track_head)
         self.discriminator = None if discriminator is None else \
             MODELS.build(discriminator)
         self.adv_loss_weight = adv_loss_weight
+        self.tracker = MODELS.build(tracker)
         self.num_classes = self.track_head.num_classes
 
     @property
@@ -113,9 +137,44 @@ class MSSTSVIS(BaseMOTModel):
 
     def train_step(self, data: dict,
                    optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        """One step; a D update then a model update when D is on."""
-        if not self.with_discriminator:
-            return super().train_step(data, optim_wrapper)
+        """One step whose losses are checked before the update.
+
+        With a discriminator: a D update, then a model update.
+
+        Args:
+            data (dict): A batch from the DataLoader.
+            optim_wrapper (OptimWrapper): The model's optimizer wrapper; an
+                ``OptimWrapperDict`` (``model``, ``discriminator``) with a
+                discriminator.
+
+        Returns:
+            dict[str, Tensor]: The log vars; empty for a skipped step.
+
+        Raises:
+            NonFiniteLossError: With ``nonfinite_loss='raise'``, for a NaN
+                or infinite loss term, before the update it would poison.
+        """
+        if self.with_discriminator:
+            return self._adversarial_step(data, optim_wrapper)
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        loss, log_vars = self.parse_losses(losses)
+        if not check_losses(log_vars, data['data_samples'],
+                            self.nonfinite_loss, 'model update'):
+            return {}
+        optim_wrapper.update_params(loss)
+        return log_vars
+
+    def _adversarial_step(
+            self, data: dict,
+            optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """A D update, then a model update (VIS losses + ``loss_adv``).
+
+        The VIS and D losses are checked before the D update, ``loss_adv``
+        (which needs the updated D) before the model update; a skip there
+        keeps the D update of the batch, whose losses were finite.
+        """
         if not isinstance(optim_wrapper, OptimWrapperDict) or \
                 set(optim_wrapper.keys()) != {'model', 'discriminator'}:
             raise TypeError('with a discriminator, optim_wrapper must be an '
@@ -129,13 +188,21 @@ class MSSTSVIS(BaseMOTModel):
         with disc_wrapper.optim_context(self.discriminator):
             disc_losses = discriminator_losses(self.discriminator, adv)
         disc_loss, disc_log = self.parse_losses(disc_losses)
+        disc_log = dict(loss_disc=disc_log.pop('loss'), **disc_log)
+        samples = data['data_samples']
+        checked = dict(self.parse_losses(losses)[1], **disc_log)
+        if not check_losses(checked, samples, self.nonfinite_loss,
+                            'discriminator update'):
+            return {}
         disc_wrapper.update_params(disc_loss)
         with frozen(self.discriminator):
             with model_wrapper.optim_context(self):
                 losses['loss_adv'] = self._adv_loss(adv)
             loss, log_vars = self.parse_losses(losses)
+            if not check_losses(log_vars, samples, self.nonfinite_loss,
+                                'model update'):
+                return {}
             model_wrapper.update_params(loss)
-        log_vars['loss_disc'] = disc_log.pop('loss')
         log_vars.update(disc_log)
         return log_vars
 
@@ -143,7 +210,10 @@ class MSSTSVIS(BaseMOTModel):
                 inputs: Tensor,
                 data_samples: TrackSampleList,
                 rescale: bool = True) -> TrackSampleList:
-        """Segment whole videos in one pass (D unused).
+        """Segment videos, whole or window by window (D unused).
+
+        A video runs clip-wise when the head's ``test_cfg`` says so for its
+        length (:func:`.clip_windows.clip_settings`), else in one pass.
 
         Args:
             inputs (Tensor): (B, T, C, H, W), all frames of each video.
@@ -151,15 +221,105 @@ class MSSTSVIS(BaseMOTModel):
             rescale (bool): Masks at the original frame size.
 
         Returns:
-            list[TrackDataSample]: Frames with ``pred_track_instances``.
+            list[TrackDataSample]: Frames with ``pred_track_instances``
+            (``masks`` (N, H, W) bool, ``bboxes``, ``scores``, ``labels``,
+            ``instances_id``).
         """
-        video_results = unwrap_model(self.track_head).predict(
-            self.extract_feat(inputs), data_samples, rescale)
+        head = unwrap_model(self.track_head)
+        windows = clip_settings(head.test_cfg, inputs.size(1))
+        if windows is None:
+            video_results = head.predict(
+                self.extract_feat(inputs), data_samples, rescale)
+            for sample, frame_results in zip(data_samples, video_results):
+                for frame_id, pred in enumerate(frame_results):
+                    sample[frame_id].pred_track_instances = pred
+        else:
+            window, stride = windows
+            for b, sample in enumerate(data_samples):
+                clips = ((inputs[b:b + 1, inds], _sub_video(sample,
+                                                            inds), last)
+                         for inds, last in iter_windows(
+                             range(len(sample)), window, stride))
+                # the frames of ``sample`` get their predictions in place
+                deque(self.predict_clip_wise(clips, stride, rescale), 0)
         outputs = []
-        for sample, frame_results in zip(data_samples, video_results):
-            for frame_id, pred in enumerate(frame_results):
-                sample[frame_id].pred_track_instances = pred
+        for sample in data_samples:
             result = TrackDataSample()
             result.video_data_samples = [sample[i] for i in range(len(sample))]
             outputs.append(result)
         return outputs
+
+    def predict_clip_wise(self,
+                          windows: Iterable[Tuple[Tensor, TrackDataSample,
+                                                  bool]],
+                          stride: int,
+                          rescale: bool = True,
+                          as_rle: bool = False) -> Iterator[DetDataSample]:
+        """Segment one video window by window, yielding finished frames.
+
+        For each window (``iter_windows``): the head's top-k candidates
+        (``window_candidates``), the masks of the frames the window
+        finishes (the first ``stride``, all of the last window) at the
+        output size, one frame at a time, ``drop_empty`` on those frames,
+        then the linker (``self.tracker``) on the masks at the output
+        stride over the frames shared with the previous window. Only one
+        window's features are alive at a time; the frames the next window
+        shares are finished by it.
+
+        Args:
+            windows (Iterable): ``(inputs, video, is_last)`` per window:
+                (1, T_w, C, H, W) preprocessed frames, their
+                TrackDataSample, and whether it is the last window.
+                Consecutive windows share ``T_w - stride`` frames.
+            stride (int): Frames between window starts.
+            rescale (bool): Masks at the original frame size.
+                Defaults to True.
+            as_rle (bool): Keep each frame's masks as COCO RLE
+                (``masks_rle``, see ``decode_rle_masks``) instead of
+                ``masks``: the results then take no memory per pixel.
+                Defaults to False.
+
+        Yields:
+            DetDataSample: Each frame, in order, with
+            ``pred_track_instances``: per-frame scores are the window's,
+            labels the tracks' voted ones (see ``ClipLinker``).
+        """
+        head = unwrap_model(self.track_head)
+        logit_thr = mask_logit_thr(head.test_cfg.get('mask_thr', 0.5))
+        self.tracker.reset()
+        num_shared = 0
+        for inputs, video, is_last in windows:
+            cands = head.window_candidates(
+                head(self.extract_feat(inputs), [video]))
+            num_out = len(video) if is_last else stride
+            masks = head.frame_masks(
+                cands.mask_logits[:, :num_out],
+                [video[t].metainfo for t in range(num_out)], rescale)
+            keep = nonempty_tracks(masks) if head.test_cfg.get(
+                'drop_empty', True) else cands.scores.new_ones(
+                    len(cands.scores), dtype=bool)
+            scores = cands.scores[keep]
+            # (N, T_w, H_4, W_4) at the output stride, for linking
+            low_res = cands.mask_logits[keep] > logit_thr
+            ids = self.tracker.link(
+                LinkCandidates(
+                    scores=scores,
+                    labels=cands.labels[keep],
+                    embeds=cands.embeds[keep],
+                    shared_masks=low_res[:, :num_shared],
+                    next_masks=low_res[:, len(video):]
+                    if is_last else low_res[:, stride:],
+                    num_frames=num_out)).to(scores.device)
+            labels = self.tracker.labels(ids).to(scores.device)
+            for t in range(num_out):
+                video[t].pred_track_instances = frame_result(
+                    masks[t][keep], scores, labels, ids, as_rle)
+                yield video[t]
+            num_shared = len(video) - stride
+
+
+def _sub_video(video: TrackDataSample, inds: list) -> TrackDataSample:
+    """The frames ``inds`` of a video (the same frame objects)."""
+    sub = TrackDataSample()
+    sub.video_data_samples = [video[i] for i in inds]
+    return sub

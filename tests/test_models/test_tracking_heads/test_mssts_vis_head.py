@@ -340,3 +340,57 @@ def test_init_weights():
         assert (last.bias[2:] == (-2. if i == 0 else 0.)).all()
     assert head.level_embed.std() > 0
     assert not head.reference_points_fc.bias.any()
+
+
+def test_window_candidates_of_the_top_pairs():
+    """The top-k pairs with their queries' mask parameters as embeddings
+    and the head's own mask logits of those queries."""
+    head = build_head(test_cfg=dict(max_per_video=4))
+    head.eval()
+    sample = make_clip(num_frames=3)
+    with torch.no_grad():
+        outs = head(make_feats(3), [sample])
+        cands = head.window_candidates(outs)
+    probs = outs.cls_scores[-1, 0].sigmoid()  # (Q, K)
+    top = probs.flatten().topk(4).values
+    torch.testing.assert_close(cands.scores, top)
+    torch.testing.assert_close(probs[cands.query_inds, cands.labels],
+                               cands.scores)
+    assert torch.equal(cands.embeds, outs.mask_params[-1, 0, cands.query_inds])
+    torch.testing.assert_close(
+        cands.mask_logits,
+        head.mask_logits(outs, -1, torch.zeros_like(cands.query_inds),
+                         cands.query_inds))
+    assert cands.mask_logits.shape == (4, 3, 16, 24)
+
+
+@pytest.mark.parametrize('mask_thr', [0.3, 0.5, 0.7])
+def test_frame_masks_threshold_in_logit_space(mask_thr):
+    """Per-frame logit thresholding against the probabilities of the
+    upsampled logits (the former post-processing), rescaled to another
+    size: equal except where sigmoid rounds onto the threshold."""
+    head = build_head(test_cfg=dict(mask_thr=mask_thr))
+    torch.manual_seed(0)
+    logits = torch.randn(5, 3, 16, 24) * 4
+    sample = make_clip(num_frames=3, ori_hw=(120, 140))
+    metas = [sample[i].metainfo for i in range(3)]
+    masks = head.frame_masks(logits, metas, rescale=True)
+    h, w = metas[0]['img_shape'][:2]
+    probs = F.interpolate(
+        F.interpolate(
+            logits,
+            size=metas[0]['batch_input_shape'],
+            mode='bilinear',
+            align_corners=False)[..., :h, :w],
+        size=(120, 140),
+        mode='bilinear',
+        align_corners=False).sigmoid()
+    expected = probs > mask_thr
+    ties = probs == mask_thr
+    assert len(masks) == 3
+    for t, frame in enumerate(masks):
+        assert frame.shape == (5, 120, 140) and frame.dtype == torch.bool
+        assert torch.equal(frame[~ties[:, t]], expected[:, t][~ties[:, t]])
+    with pytest.raises(ValueError, match='mask_thr'):
+        build_head(test_cfg=dict(mask_thr=1.0)).frame_masks(
+            logits, metas, rescale=True)

@@ -1,0 +1,3 @@
+from .clip_linker import ClipLinker, LinkCandidates
+
+__all__ = ['ClipLinker', 'LinkCandidates']

@@ -1,0 +1,184 @@
+"""Peak memory and speed of the whole-video and clip-wise modes.
+
+Each (mode, length) runs in its own process (this script with
+``--worker``), so its peak resident memory (``ru_maxrss``) is its own: the
+process builds the model (random weights, which is enough for memory and
+speed), then segments a synthetic video of moving discs that is generated
+frame by frame (no frame is held up front) through ``inference_video``.
+Writes ``<out-dir>/benchmark_long_video.json`` and ``.md`` (a table of
+peak RSS, RSS before inference and frames/s per mode and length, and the
+peak RSS of each length relative to the shortest).
+
+Example (the table of docs/inference.md):
+    python tools/analysis_tools/benchmark_long_video.py \\
+        configs/msts_vis/msts-vis_r50_8xb1-12e_youtubevis2019.py \\
+        --lengths 50 100 200 400 --size 360 640 --window 20 --stride 10 \\
+        --out-dir work_dirs/benchmark_long_video
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Dict, List
+
+import numpy as np
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODES = ('whole', 'clip')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Peak RSS and frames/s of the two inference modes')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument(
+        '--lengths',
+        type=int,
+        nargs='+',
+        default=[50, 100, 200, 400],
+        help='video lengths in frames')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=('H', 'W'),
+        help='frame size')
+    parser.add_argument(
+        '--window', type=int, default=20, help='clip-wise window (frames)')
+    parser.add_argument(
+        '--stride', type=int, default=10, help='clip-wise stride (frames)')
+    parser.add_argument(
+        '--modes', nargs='+', choices=MODES, default=list(MODES))
+    parser.add_argument(
+        '--out-dir',
+        default='work_dirs/benchmark_long_video',
+        help='where the json and the markdown go')
+    parser.add_argument(
+        '--worker', choices=MODES,
+        help=argparse.SUPPRESS)  # one run, in this process
+    parser.add_argument('--frames', type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+class SyntheticVideo(Sequence):
+    """T frames (H, W, 3) uint8 of two discs on noise, made on access."""
+
+    def __init__(self, num_frames: int, height: int, width: int) -> None:
+        self.num_frames, self.height, self.width = num_frames, height, width
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if not 0 <= t < self.num_frames:
+            raise IndexError(t)
+        h, w = self.height, self.width
+        rng = np.random.default_rng(t)
+        frame = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+        ys, xs = np.ogrid[:h, :w]
+        for k, colour in enumerate(((0, 190, 250), (250, 90, 0))):
+            cx = (w // 4 + 3 * t * (1 - 2 * k)) % w
+            cy = h // 3 + k * h // 3
+            frame[(ys - cy)**2 + (xs - cx)**2 < (h // 8)**2] = colour
+        return frame
+
+
+def max_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One (mode, length) run; prints its figures as one json line."""
+    import torch
+
+    from mmvis_msts.apis import inference_video, init_model
+    torch.manual_seed(0)
+    model = init_model(args.config)
+    video = SyntheticVideo(args.frames, *args.size)
+    rss_before = max_rss_mib()
+    window = args.window if args.worker == 'clip' else None
+    stride = args.stride if args.worker == 'clip' else None
+    start = time.perf_counter()
+    result = inference_video(model, video, window=window, stride=stride)
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            dict(
+                mode=args.worker,
+                frames=len(result),
+                peak_rss_mib=round(max_rss_mib(), 1),
+                rss_before_mib=round(rss_before, 1),
+                fps=round(len(result) / seconds, 3),
+                seconds=round(seconds, 2))))
+
+
+def run_one(args: argparse.Namespace, mode: str, frames: int) -> Dict:
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__), args.config, '--worker', mode, '--frames',
+        str(frames), '--size', *map(str, args.size), '--window',
+        str(args.window), '--stride',
+        str(args.stride)
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=os.environ)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{" ".join(cmd)} failed:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def markdown(rows: List[Dict], args: argparse.Namespace) -> str:
+    h, w = args.size
+    lines = [
+        f'`{osp.basename(args.config)}`, random weights, {h}x{w} frames; '
+        f'clip-wise: window {args.window}, stride {args.stride}.', '',
+        '| mode | frames | peak RSS (MiB) | RSS before inference (MiB) | '
+        'peak / peak at shortest | frames/s |', '|---|---|---|---|---|---|'
+    ]
+    for mode in args.modes:
+        runs = [r for r in rows if r['mode'] == mode]
+        base = runs[0]['peak_rss_mib']
+        for r in runs:
+            lines.append(f"| {mode} | {r['frames']} | {r['peak_rss_mib']} | "
+                         f"{r['rss_before_mib']} | "
+                         f"{r['peak_rss_mib'] / base:.2f} | {r['fps']} |")
+    return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    rows = []
+    for mode in args.modes:
+        for frames in sorted(args.lengths):
+            rows.append(run_one(args, mode, frames))
+            print(json.dumps(rows[-1]), flush=True)
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = osp.join(args.out_dir, 'benchmark_long_video')
+    with open(stem + '.json', 'w') as f:
+        json.dump(
+            dict(
+                config=args.config,
+                size=args.size,
+                window=args.window,
+                stride=args.stride,
+                runs=rows),
+            f,
+            indent=2)
+    table = markdown(rows, args)
+    with open(stem + '.md', 'w') as f:
+        f.write(table)
+    print(table)
+
+
+if __name__ == '__main__':
+    main()
