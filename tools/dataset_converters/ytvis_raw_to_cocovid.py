@@ -10,10 +10,12 @@ Example::
         data/ovis/annotations_train.json data/ovis/annotations/ovis_train.json
 """
 import argparse
+import sys
 from typing import List, Optional
 
 from mmvis_msts.datasets.converters import (convert_raw_vis, load_json,
-                                            save_json)
+                                            save_vis_json)
+from mmvis_msts.datasets.validation import VISDatasetError
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -21,11 +23,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('raw', help='raw json (videos with file_names)')
     parser.add_argument('out', help='output COCO-video json')
     args = parser.parse_args(argv)
-    out = convert_raw_vis(load_json(args.raw), source=args.raw)
-    save_json(out, args.out)
-    print(f'{args.out}: {len(out["videos"])} videos, '
-          f'{len(out["images"])} frames, '
-          f'{len(out["annotations"])} masks')
+    try:
+        out = convert_raw_vis(load_json(args.raw), source=args.raw)
+    except VISDatasetError as err:
+        # the message lists every problem with its file, video and frame
+        sys.exit(f'ytvis_raw_to_cocovid.py: error: {err}')
+    save_vis_json(out, args.out)
 
 
 if __name__ == '__main__':

@@ -28,6 +28,8 @@ from typing import Dict, Tuple
 import torch
 from torch import Tensor
 
+from mmvis_msts.utils import load_checkpoint_weights_only
+
 
 def _load_converter():
     """The sibling ``seqformer_to_mmvis.py`` (tools/ is not a package)."""
@@ -55,7 +57,7 @@ def load_reference(path: str) -> Dict[str, Tensor]:
     Returns:
         dict[str, Tensor]: Its tensors.
     """
-    reference = torch.load(path, map_location='cpu', weights_only=True)
+    reference = load_checkpoint_weights_only(path)
     missing = [k for k in REFERENCE_KEYS if k not in reference]
     if missing:
         raise ConversionError(f'{path} lacks {", ".join(missing)}')

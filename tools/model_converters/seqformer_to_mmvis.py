@@ -35,6 +35,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from mmvis_msts.utils import load_checkpoint_weights_only
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'seqformer',
                           'seqformer_r50_8xb1-12e_youtubevis2019.py')
@@ -176,7 +178,7 @@ def load_seqformer_state_dict(path: str) -> Dict[str, Tensor]:
     try:
         # argparse.Namespace: SeqFormer's main.py stores its args
         with torch.serialization.safe_globals([Namespace]):
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+            ckpt = load_checkpoint_weights_only(path)
     except Exception as err:
         raise ConversionError(
             f'{path} is not a weights-only loadable torch checkpoint: '

@@ -118,3 +118,18 @@ def test_cli_output_loads_in_ovis_dataset(tmp_path):
             for i in video['images'][0]['instances']] == [1, 24]
     assert video['images'][0]['img_path'] == osp.join(
         str(tmp_path / 'train'), 'vid_x/img_0000001.jpg')
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    cli = load_cli('ytvis_raw_to_cocovid')
+    raw = raw_json()
+    raw['annotations'][1]['segmentations'] = [RLE]
+    raw_path = tmp_path / 'annotations_train.json'
+    raw_path.write_text(json.dumps(raw))
+    out_path = tmp_path / 'out.json'
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(raw_path), str(out_path)])
+    message = str(exit_info.value.code)
+    assert message.startswith('ytvis_raw_to_cocovid.py: error: ')
+    assert 'video 5, annotation 2: 1 segmentations' in message
+    assert not out_path.exists()
