@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-from mmdet.registry import MODELS
 from mmengine.config import Config
-from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
 from mmengine.registry import RUNNERS as ROOT_RUNNERS
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from torch.utils.data import Dataset
+from toy_runner import TOY_MODEL, ToyMetric, runner_kwargs
 
 import mmvis_msts  # noqa: F401  (registers VISRunner)
 from mmvis_msts.engine import VISRunner
@@ -26,69 +22,6 @@ from mmvis_msts.utils import (UnsafeCheckpointError,
                               resolve_dist_backend)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOY_MODEL = 'VISRunnerTestToyModel'
-
-
-@MODELS.register_module(name=TOY_MODEL)
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, targets=None, mode='tensor'):
-        pred = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((pred - targets)**2).mean())
-        return [dict(pred=p) for p in pred]
-
-
-class ToyDataset(Dataset):
-    metainfo = dict(classes=('a', 'b'))
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        return dict(
-            inputs=torch.tensor([float(i), 1.0]),
-            targets=torch.tensor([2.0 * i]))
-
-
-class ToyMetric(BaseMetric):
-    """Returns a numpy scalar, as numpy-based metrics do."""
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(float(d['pred']) for d in data_samples)
-
-    def compute_metrics(self, results):
-        return dict(mean_pred=np.float64(np.mean(results)))
-
-
-def runner_kwargs(work_dir: Path, max_iters: int, **kwargs) -> dict:
-    loader = dict(
-        dataset=ToyDataset(),
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        batch_size=2,
-        num_workers=0,
-        collate_fn=dict(type='default_collate'))
-    return dict(
-        model=ToyModel(),
-        work_dir=str(work_dir),
-        train_dataloader=loader,
-        val_dataloader=loader,
-        val_evaluator=[ToyMetric()],
-        val_cfg=dict(),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
-        param_scheduler=dict(
-            type='MultiStepLR', by_epoch=False, milestones=[1, 3]),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
-            logger=dict(type='LoggerHook', interval=1)),
-        env_cfg=dict(dist_cfg=dict(backend='auto')),
-        randomness=dict(seed=0),
-        **kwargs)
 
 
 @pytest.fixture(scope='module')

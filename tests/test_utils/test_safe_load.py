@@ -13,17 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from mmdet.apis import init_track_model
-from mmdet.registry import MODELS
 from mmengine.config import Config
-from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
-from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from numpy._core.multiarray import _reconstruct
-from torch.utils.data import Dataset
+from toy_runner import TOY_MODEL, ToyDataset, ToyModel, runner_kwargs
 
 import mmvis_msts  # noqa: F401  (the registration under test)
 from mmvis_msts.engine import VISRunner
@@ -35,48 +31,11 @@ from mmvis_msts.utils.safe_load import (MMENGINE_CHECKPOINT_GLOBALS,
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NUMPY1_CHECKPOINT = REPO_ROOT / 'tests/data/checkpoints/numpy1_runner.pth'
 CONVERTER = 'tools/model_converters/convert_legacy_checkpoint.py'
-TOY_MODEL = 'SafeLoadTestToyModel'
 # numpy's numeric types, by name (numpy.org/doc/stable/user/basics.types)
 FIXED_WIDTH_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8',
                       'uint16', 'uint32', 'uint64', 'float16', 'float32',
                       'float64', 'complex64', 'complex128')
 NUMERIC_DTYPES = FIXED_WIDTH_DTYPES + ('longdouble', 'clongdouble')
-
-
-@MODELS.register_module(name=TOY_MODEL)
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, targets=None, mode='tensor'):
-        pred = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((pred - targets)**2).mean())
-        return [dict(pred=p) for p in pred]
-
-
-class ToyDataset(Dataset):
-    metainfo = dict(classes=('a', 'b'))
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        return dict(
-            inputs=torch.tensor([float(i), 1.0]),
-            targets=torch.tensor([2.0 * i]))
-
-
-class ToyMetric(BaseMetric):
-    """Returns a numpy scalar, as numpy-based metrics do."""
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(float(d['pred']) for d in data_samples)
-
-    def compute_metrics(self, results):
-        return dict(mean_pred=np.float64(np.mean(results)))
 
 
 def numpy_values(name: str) -> dict:
@@ -106,29 +65,11 @@ class NumpyValuesHook(Hook):
 def runner_ckpt(tmp_path_factory):
     """A VISRunner checkpoint (2 iterations, a validation) and its model."""
     work_dir = tmp_path_factory.mktemp('runner')
-    loader = dict(
-        dataset=ToyDataset(),
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        batch_size=2,
-        num_workers=0,
-        collate_fn=dict(type='default_collate'))
-    runner = VISRunner(
-        model=ToyModel(),
-        work_dir=str(work_dir),
-        train_dataloader=loader,
-        val_dataloader=loader,
-        val_evaluator=[ToyMetric()],
-        val_cfg=dict(),
-        train_cfg=dict(by_epoch=False, max_iters=2, val_interval=2),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
-        param_scheduler=dict(
-            type='MultiStepLR', by_epoch=False, milestones=[1]),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False)),
+    runner = VISRunner(**runner_kwargs(
+        work_dir,
+        max_iters=2,
         custom_hooks=[NumpyValuesHook()],
-        experiment_name='safe_load_runner',
-        randomness=dict(seed=0))
+        experiment_name='safe_load_runner'))
     runner.train()
     return work_dir / 'iter_2.pth', runner.model.state_dict()
 
