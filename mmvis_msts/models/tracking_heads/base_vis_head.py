@@ -314,12 +314,11 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             masks = self.frame_masks(
                 cands.mask_logits,
                 [sample[i].metainfo for i in range(len(sample))], rescale)
-            scores, labels = cands.scores, cands.labels
-            if self.test_cfg.get('drop_empty', True):
-                keep = nonempty_tracks(masks)
-                masks = [m[keep] for m in masks]
-                scores, labels = scores[keep], labels[keep]
-            results.append(tracks_to_frame_results(masks, scores, labels))
+            keep = self.kept_tracks(masks)
+            results.append(
+                tracks_to_frame_results([m[keep] for m in masks],
+                                        cands.scores[keep],
+                                        cands.labels[keep]))
         return results
 
     def window_candidates(self,
@@ -352,6 +351,20 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             query_inds=query_inds,
             embeds=head_outs.mask_params[-1, clip_id, query_inds],
             mask_logits=mask_logits)
+
+    def kept_tracks(self, masks: Sequence[Tensor]) -> Tensor:
+        """The tracks post-processing keeps.
+
+        Args:
+            masks (Sequence[Tensor]): T masks (N, H, W) bool of N tracks.
+
+        Returns:
+            Tensor: (N,) bool; with ``test_cfg.drop_empty`` (default True)
+            the tracks whose mask is non-empty in some frame, else all.
+        """
+        if self.test_cfg.get('drop_empty', True):
+            return nonempty_tracks(masks)
+        return masks[0].new_ones(len(masks[0]), dtype=torch.bool)
 
     def frame_masks(self, mask_logits: Tensor, metainfos: Sequence[dict],
                     rescale: bool) -> List[Tensor]:

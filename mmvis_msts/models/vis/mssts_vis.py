@@ -14,8 +14,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from ..trackers import LinkCandidates
-from ..tracking_heads.vis_postprocess import (frame_result, mask_logit_thr,
-                                              nonempty_tracks)
+from ..tracking_heads.vis_postprocess import frame_result, mask_logit_thr
 from ..utils import unwrap_model
 from .adversarial import (AdversarialInputs, adversarial_inputs,
                           discriminator_losses, frozen, generator_loss)
@@ -295,9 +294,7 @@ class MSSTSVIS(BaseMOTModel):
             masks = head.frame_masks(
                 cands.mask_logits[:, :num_out],
                 [video[t].metainfo for t in range(num_out)], rescale)
-            keep = nonempty_tracks(masks) if head.test_cfg.get(
-                'drop_empty', True) else cands.scores.new_ones(
-                    len(cands.scores), dtype=bool)
+            keep = head.kept_tracks(masks)
             scores = cands.scores[keep]
             # (N, T_w, H_4, W_4) at the output stride, for linking
             low_res = cands.mask_logits[keep] > logit_thr
