@@ -37,6 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mmvis_msts.models.tracking_heads.vis_postprocess import decode_rle_masks
+from mmvis_msts.models.utils import track_sample
 from mmvis_msts.models.vis.clip_windows import clip_settings, iter_windows
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -298,12 +299,6 @@ def _packed_frames(frames: VideoFrames, pipeline: Compose, video_id: int,
         yield packed['inputs'], sample
 
 
-def _video(samples: Sequence[DetDataSample]) -> TrackDataSample:
-    video = TrackDataSample()
-    video.video_data_samples = list(samples)
-    return video
-
-
 def inference_video(model: nn.Module,
                     video: VideoInput,
                     video_id: int = 0,
@@ -372,7 +367,8 @@ def inference_video(model: nn.Module,
                         ori_video_length=len(samples)))
             # T frames of (1, 3, H', W') -> one video (T, 3, H', W')
             data = dict(
-                inputs=[torch.cat(inputs)], data_samples=[_video(samples)])
+                inputs=[torch.cat(inputs)],
+                data_samples=[track_sample(samples)])
             return model.test_step(data)[0]
         size, step = windows
 
@@ -382,10 +378,10 @@ def inference_video(model: nn.Module,
                 data = model.data_preprocessor(
                     dict(
                         inputs=[torch.cat(inputs)],
-                        data_samples=[_video(samples)]), False)
+                        data_samples=[track_sample(samples)]), False)
                 yield data['inputs'], data['data_samples'][0], last
 
-        return _video(
+        return track_sample(
             model.predict_clip_wise(
                 preprocessed_windows(), step, rescale=True, as_rle=True))
 

@@ -1,6 +1,23 @@
 """Helpers shared by the models."""
+from typing import Iterable
+
+from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.model import is_model_wrapper
 from torch import nn
+
+
+def track_sample(frames: Iterable[DetDataSample]) -> TrackDataSample:
+    """A video of the given frames (the same frame objects, in order).
+
+    Args:
+        frames (Iterable[DetDataSample]): The frames.
+
+    Returns:
+        TrackDataSample: Its ``video_data_samples`` are ``frames``.
+    """
+    video = TrackDataSample()
+    video.video_data_samples = list(frames)
+    return video
 
 
 def unwrap_model(module: nn.Module) -> nn.Module:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..trackers import LinkCandidates
 from ..tracking_heads.vis_postprocess import frame_result, mask_logit_thr
-from ..utils import unwrap_model
+from ..utils import track_sample, unwrap_model
 from .adversarial import (AdversarialInputs, adversarial_inputs,
                           discriminator_losses, frozen, generator_loss)
 from .clip_windows import clip_settings, iter_windows
@@ -235,18 +235,17 @@ class MSSTSVIS(BaseMOTModel):
         else:
             window, stride = windows
             for b, sample in enumerate(data_samples):
-                clips = ((inputs[b:b + 1, inds], _sub_video(sample,
-                                                            inds), last)
+                clips = ((inputs[b:b + 1,
+                                 inds], track_sample(sample[i]
+                                                     for i in inds), last)
                          for inds, last in iter_windows(
                              range(len(sample)), window, stride))
                 # the frames of ``sample`` get their predictions in place
                 deque(self.predict_clip_wise(clips, stride, rescale), 0)
-        outputs = []
-        for sample in data_samples:
-            result = TrackDataSample()
-            result.video_data_samples = [sample[i] for i in range(len(sample))]
-            outputs.append(result)
-        return outputs
+        return [
+            track_sample(sample[i] for i in range(len(sample)))
+            for sample in data_samples
+        ]
 
     def predict_clip_wise(self,
                           windows: Iterable[Tuple[Tensor, TrackDataSample,
@@ -313,10 +312,3 @@ class MSSTSVIS(BaseMOTModel):
                     masks[t][keep], scores, labels, ids, as_rle)
                 yield video[t]
             num_shared = len(video) - stride
-
-
-def _sub_video(video: TrackDataSample, inds: list) -> TrackDataSample:
-    """The frames ``inds`` of a video (the same frame objects)."""
-    sub = TrackDataSample()
-    sub.video_data_samples = [video[i] for i in inds]
-    return sub
