@@ -328,8 +328,8 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
 
         The whole video in :meth:`predict_by_feat`, one window of it in
         the clip-wise mode of ``MSSTSVIS``. The instance embedding of a
-        query is its dynamic mask parameters (a linear map of the decoder's
-        instance query, :meth:`DynamicConvMaskHead.dynamic_params`).
+        query is the last decoder layer's instance query, which the class,
+        box and mask branches all read.
 
         Args:
             head_outs (VISHeadOutputs): Output of :meth:`forward`.
@@ -349,7 +349,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             scores=scores,
             labels=labels,
             query_inds=query_inds,
-            embeds=head_outs.mask_params[-1, clip_id, query_inds],
+            embeds=head_outs.instance_queries[clip_id, query_inds],
             mask_logits=mask_logits)
 
     def kept_tracks(self, masks: Sequence[Tensor]) -> Tensor:

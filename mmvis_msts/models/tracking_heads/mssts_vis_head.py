@@ -202,6 +202,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
                 for branch, query in zip(self.cls_branches, inter_instance)
             ]),
             bbox_preds=inter_bbox_preds,
+            instance_queries=inter_instance[-1],
             mask_params=self.mask_head.dynamic_params(inter_instance),
             mask_centres=torch.stack([ref[..., :2] for ref in references]),
             mask_feats=mask_feats,

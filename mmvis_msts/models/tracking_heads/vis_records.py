@@ -22,6 +22,9 @@ class VISHeadOutputs:
     Attributes:
         cls_scores (Tensor): (Ld, B, Q, K) class logits of every layer.
         bbox_preds (Tensor): (Ld, B, T, Q, 4) normalised (cx, cy, w, h).
+        instance_queries (Tensor): (B, Q, C) the last decoder layer's
+            instance queries (one per query and clip, pooled over the
+            frames): the embedding the clip-wise mode links windows by.
         mask_params (Tensor): (Ld, B, Q, num_params) dynamic conv weights.
         mask_centres (Tensor): (Ld, B, T, Q, 2) normalised (x, y) centres of
             the reference boxes that entered each layer; the relative
@@ -36,6 +39,7 @@ class VISHeadOutputs:
 
     cls_scores: Tensor
     bbox_preds: Tensor
+    instance_queries: Tensor
     mask_params: Tensor
     mask_centres: Tensor
     mask_feats: Tensor

@@ -284,6 +284,7 @@ def test_predict_by_feat_on_known_logits(monkeypatch):
     outs = VISHeadOutputs(
         cls_scores=torch.logit(probs)[None, None],
         bbox_preds=torch.full((1, 1, 2, 3, 4), 0.5),
+        instance_queries=torch.zeros(1, 3, 8),
         mask_params=torch.zeros(1, 1, 3, 1),
         mask_centres=torch.zeros(1, 1, 2, 3, 2),
         mask_feats=torch.zeros(1, 2, 8, 8, 12),
@@ -343,8 +344,9 @@ def test_init_weights():
 
 
 def test_window_candidates_of_the_top_pairs():
-    """The top-k pairs with their queries' mask parameters as embeddings
-    and the head's own mask logits of those queries."""
+    """The top-k pairs with their queries' last-layer instance queries as
+    embeddings (the class branch maps them to the pairs' scores) and the
+    head's own mask logits of those queries."""
     head = build_head(test_cfg=dict(max_per_video=4))
     head.eval()
     sample = make_clip(num_frames=3)
@@ -356,7 +358,11 @@ def test_window_candidates_of_the_top_pairs():
     torch.testing.assert_close(cands.scores, top)
     torch.testing.assert_close(probs[cands.query_inds, cands.labels],
                                cands.scores)
-    assert torch.equal(cands.embeds, outs.mask_params[-1, 0, cands.query_inds])
+    assert cands.embeds.shape == (4, head.embed_dims)
+    with torch.no_grad():
+        cls_of_embeds = head.cls_branches[-1](cands.embeds).sigmoid()
+    torch.testing.assert_close(cls_of_embeds[torch.arange(4), cands.labels],
+                               cands.scores)
     torch.testing.assert_close(
         cands.mask_logits,
         head.mask_logits(outs, -1, torch.zeros_like(cands.query_inds),
