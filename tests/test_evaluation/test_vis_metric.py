@@ -16,12 +16,13 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 import torch
+from mmdet.evaluation.metrics import YouTubeVISMetric
 from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401  (registers VISMetric)
-from mmvis_msts.evaluation import VISMetric
+from mmvis_msts.evaluation import VISMetric, ytvis_results
 
 H, W = 8, 10
 CLASSES = ['car', 'train']
@@ -311,3 +312,48 @@ def test_split_without_annotations_is_an_error():
     videos = [make_video(vid, vid * 10, [], [pred], 1) for vid in (5, 6)]
     with pytest.raises(ValueError, match=r'\[5, 6\].*format_only=True'):
         evaluate(videos)
+
+
+def with_rle_masks(video: TrackDataSample) -> TrackDataSample:
+    """The video with every frame's masks kept as COCO RLE (``masks_rle``),
+    as the clip-wise mode of ``inference_video`` streams them."""
+    frames = []
+    for frame in video.video_data_samples:
+        frame = frame.clone()
+        pred = frame.pred_track_instances
+        pred.masks_rle = [
+            mask_util.encode(np.asfortranarray(m.numpy().astype(np.uint8)))
+            for m in pred.masks
+        ]
+        del pred.masks
+        frames.append(frame)
+    return TrackDataSample(video_data_samples=frames)
+
+
+def test_rle_masks_give_mmdets_results_of_the_dense_masks():
+    a = [box_mask(0, 0, 4, 4), None, box_mask(1, 1, 5, 5)]
+    b = [box_mask(4, 5, 8, 10), box_mask(4, 4, 8, 9), None]
+    video = make_video(
+        3, 1, [track(1, 0, a)],
+        [track(7, 0, a, 0.9), track(8, 1, b, 0.4)], 3)
+    reference = YouTubeVISMetric(format_only=True)
+    reference.process_video(video.video_data_samples)
+    (expected, _), = reference.results
+    assert ytvis_results(with_rle_masks(video)) == expected
+    assert ytvis_results(video) == expected
+
+
+def test_rle_and_dense_videos_evaluate_alike():
+    a = [box_mask(0, 0, 4, 4), box_mask(1, 1, 5, 5)]
+    half = [box_mask(0, 0, 4, 2), box_mask(1, 1, 5, 3)]  # IoU 0.5 with a
+    videos = [
+        make_video(1, 1, [track(1, 0, a)], [track(2, 0, half, 0.8)], 2),
+        make_video(2, 3, [track(3, 1, a)], [track(2, 1, a, 0.6)], 2),
+    ]
+    dense = evaluate(videos)
+    rle = evaluate([videos[0], with_rle_masks(videos[1])])
+    assert rle == dense
+    # class 0: IoU 0.5 counts at the threshold 0.5 only (1 of 10); class 1
+    # is exact: mAP (0.1 + 1) / 2, mAP_50 1
+    assert rle['youtube_vis/segm_mAP'] == pytest.approx(0.55)
+    assert rle['youtube_vis/segm_mAP_50'] == pytest.approx(1.0)

@@ -6,7 +6,7 @@ import types
 import zipfile
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import mmdet.evaluation.functional.ytviseval as ytviseval
 import mmengine
@@ -14,6 +14,7 @@ import numpy as np
 from mmdet.evaluation.metrics import YouTubeVISMetric
 from mmdet.registry import METRICS
 from mmdet.structures import TrackDataSample
+from mmdet.structures.mask import encode_mask_results
 from mmengine.logging import MMLogger
 
 
@@ -49,28 +50,93 @@ def _ytviseval_with_float_alias() -> Iterator[None]:
         ytviseval.np = module_numpy
 
 
+def _frame_records(data_samples: Sequence) -> Tuple[List[dict], List[dict]]:
+    """The per-frame prediction and GT records of one video.
+
+    These are the records mmdet's ``YouTubeVISMetric`` formatters take.
+    Masks kept as COCO RLE (``masks_rle``, the clip-wise mode of
+    ``inference_video``) are used as they are, dense ``masks`` are encoded,
+    so a long video's results are never decoded to pixels again.
+
+    Args:
+        data_samples (Sequence[DetDataSample]): The T frames of one video.
+
+    Returns:
+        tuple[list[dict], list[dict]]: T prediction records (``img_id``,
+        ``masks`` (RLEs), ``scores``, ``labels``, ``instances_id``) and T GT
+        records (``img_id``, ``video_id``, ``frame_id``, ``video_length``,
+        ``width``, ``height``, ``anns``).
+    """
+    preds, gts = [], []
+    for frame_id, frame in enumerate(data_samples):
+        pred = frame.pred_track_instances
+        if 'masks_rle' in pred:
+            # copies: the formatter turns bytes counts into str in place
+            masks = [dict(rle) for rle in pred.masks_rle]
+        else:
+            masks = encode_mask_results(pred.masks.detach().cpu().numpy())
+        preds.append(
+            dict(
+                img_id=frame.img_id,
+                masks=masks,
+                scores=pred.scores.cpu().numpy(),
+                labels=pred.labels.cpu().numpy(),
+                instances_id=pred.instances_id.cpu().numpy()))
+        height, width = frame.ori_shape[:2]
+        gts.append(
+            dict(
+                img_id=frame.img_id,
+                video_id=frame.video_id,
+                frame_id=frame_id,
+                video_length=len(data_samples),
+                width=width,
+                height=height,
+                anns=frame.metainfo.get('instances', [])))
+    return preds, gts
+
+
+def _format_video(metric: YouTubeVISMetric,
+                  data_samples: Sequence) -> Tuple[List[dict], List[dict]]:
+    """One video's ``(predictions, ground truth)`` in YouTube-VIS format.
+
+    Args:
+        metric (YouTubeVISMetric): The metric whose video bookkeeping
+            records the video.
+        data_samples (Sequence[DetDataSample]): The T frames of one video.
+
+    Returns:
+        tuple[list[dict], list[dict]]: The predicted tracks (``video_id``,
+        ``score``, ``category_id``, ``segmentations``) and the GT
+        annotations.
+    """
+    preds, gts = _frame_records(data_samples)
+    # the GT first: it records the video's frames, which the predictions'
+    # formatter reads
+    gt_results = metric._format_one_video_gts(gts)
+    return metric._format_one_video_preds(preds), gt_results
+
+
 def ytvis_results(track_sample: TrackDataSample) -> List[dict]:
     """YouTube-VIS result dicts of one video's predictions.
 
-    The conversion is the metric's own (``YouTubeVISMetric.process_video``,
-    which :class:`VISMetric` runs on every evaluated video), so a results
-    json written from these dicts is what ``tools/test.py --out`` writes.
+    The conversion is the one :class:`VISMetric` runs on every evaluated
+    video, so a results json written from these dicts is what
+    ``tools/test.py --out`` writes.
 
     Args:
         track_sample (TrackDataSample): The T frames of one video, each
-            with ``pred_track_instances`` (``masks`` (N, H, W), ``scores``,
-            ``labels``, ``instances_id``) and the metainfo ``img_id``,
-            ``video_id`` and ``ori_shape``, as ``inference_video`` and
-            ``model.test_step`` return them.
+            with ``pred_track_instances`` (``masks`` (N, H, W) or
+            ``masks_rle``, ``scores``, ``labels``, ``instances_id``) and
+            the metainfo ``img_id``, ``video_id`` and ``ori_shape``, as
+            ``inference_video`` and ``model.test_step`` return them.
 
     Returns:
         list[dict]: One dict per track: ``video_id``, ``score`` (mean over
         its frames), ``category_id`` (1-based, majority vote) and
         ``segmentations`` (T RLEs, None where the track is absent).
     """
-    converter = YouTubeVISMetric(format_only=True)
-    converter.process_video(track_sample.video_data_samples)
-    (predictions, _), = converter.results
+    predictions, _ = _format_video(
+        YouTubeVISMetric(format_only=True), track_sample.video_data_samples)
     return predictions
 
 
@@ -81,6 +147,9 @@ class VISMetric(YouTubeVISMetric):
     mmdet's ``YouTubeVISMetric`` (spatio-temporal mask IoU, official
     ``YTVISeval`` protocol) with these differences:
 
+    - it takes masks kept as COCO RLE (``masks_rle``, as the clip-wise
+      mode of ``inference_video`` streams them) as they are, besides dense
+      ``masks``;
     - it runs under numpy >= 1.24 (mmdet's ``ytviseval`` uses the removed
       ``np.float``; see :func:`_ytviseval_with_float_alias`);
     - by default it reports the YouTube-VIS leaderboard numbers AP, AP50,
@@ -144,8 +213,9 @@ class VISMetric(YouTubeVISMetric):
         Args:
             data_samples (Sequence[DetDataSample]): The T frames of one
                 video, in frame order, each with ``pred_track_instances``
-                and the metainfo ``img_id``, ``video_id``, ``ori_shape`` and
-                (unless ``format_only``) ``instances``.
+                (``masks`` or ``masks_rle``) and the metainfo ``img_id``,
+                ``video_id``, ``ori_shape`` and (unless ``format_only``)
+                ``instances``.
         """
         if not self.format_only:
             for frame in data_samples:
@@ -158,7 +228,7 @@ class VISMetric(YouTubeVISMetric):
                         'annotations and keep "instances" in '
                         'PackTrackInputs.meta_keys, or set format_only=True '
                         'to only write the submission files.')
-        super().process_video(data_samples)
+        self.results.append(_format_video(self, data_samples))
 
     def compute_metrics(self, results: List) -> Dict[str, float]:
         """Write the result files if asked to, then compute the APs.
