@@ -5,9 +5,14 @@ Each (mode, length) runs in its own process (this script with
 process builds the model (random weights, which is enough for memory and
 speed), then segments a synthetic video of moving discs that is generated
 frame by frame (no frame is held up front) through ``inference_video``.
-Writes ``<out-dir>/benchmark_long_video.json`` and ``.md`` (a table of
-peak RSS, RSS before inference and frames/s per mode and length, and the
-peak RSS of each length relative to the shortest).
+Each run writes ``<out-dir>/runs/<mode>_<frames>.json`` when it is done
+and is skipped when that file exists, so an interrupted benchmark continues
+where it stopped; a run that fails (e.g. killed for memory) is recorded
+with its exit status and the others go on. Then writes
+``<out-dir>/benchmark_long_video.json`` and ``.md`` (a table of peak RSS,
+RSS before inference and frames/s per mode and length, the peak RSS of
+each length relative to the shortest, and the 1-minute load average at the
+end of each run: the machine may be shared).
 
 Example (the table of docs/inference.md):
     python tools/analysis_tools/benchmark_long_video.py \\
@@ -116,10 +121,16 @@ def worker(args: argparse.Namespace) -> None:
                 peak_rss_mib=round(max_rss_mib(), 1),
                 rss_before_mib=round(rss_before, 1),
                 fps=round(len(result) / seconds, 3),
-                seconds=round(seconds, 2))))
+                seconds=round(seconds, 2),
+                load_avg=round(os.getloadavg()[0], 2))))
 
 
 def run_one(args: argparse.Namespace, mode: str, frames: int) -> Dict:
+    """One (mode, length) run in its own process, or its saved result."""
+    path = osp.join(args.out_dir, 'runs', f'{mode}_{frames}.json')
+    if osp.exists(path):
+        with open(path) as f:
+            return json.load(f)
     cmd = [
         sys.executable,
         osp.abspath(__file__), args.config, '--worker', mode, '--frames',
@@ -130,8 +141,18 @@ def run_one(args: argparse.Namespace, mode: str, frames: int) -> Dict:
     proc = subprocess.run(
         cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=os.environ)
     if proc.returncode != 0:
-        raise RuntimeError(f'{" ".join(cmd)} failed:\n{proc.stderr[-3000:]}')
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        print(
+            f'{" ".join(cmd)} failed (exit status {proc.returncode}):\n'
+            f'{proc.stderr[-3000:]}',
+            file=sys.stderr)
+        row = dict(mode=mode, frames=frames, failed=proc.returncode)
+    else:
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(row, f)
+    os.replace(path + '.tmp', path)
+    return row
 
 
 def markdown(rows: List[Dict], args: argparse.Namespace) -> str:
@@ -140,15 +161,22 @@ def markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         f'`{osp.basename(args.config)}`, random weights, {h}x{w} frames; '
         f'clip-wise: window {args.window}, stride {args.stride}.', '',
         '| mode | frames | peak RSS (MiB) | RSS before inference (MiB) | '
-        'peak / peak at shortest | frames/s |', '|---|---|---|---|---|---|'
+        'peak / peak at shortest | frames/s | load average |',
+        '|---|---|---|---|---|---|---|'
     ]
     for mode in args.modes:
         runs = [r for r in rows if r['mode'] == mode]
-        base = runs[0]['peak_rss_mib']
+        done = [r for r in runs if 'failed' not in r]
+        base = done[0]['peak_rss_mib'] if done else None
         for r in runs:
+            if 'failed' in r:
+                lines.append(f"| {mode} | {r['frames']} | failed (exit "
+                             f"status {r['failed']}) | | | | |")
+                continue
             lines.append(f"| {mode} | {r['frames']} | {r['peak_rss_mib']} | "
                          f"{r['rss_before_mib']} | "
-                         f"{r['peak_rss_mib'] / base:.2f} | {r['fps']} |")
+                         f"{r['peak_rss_mib'] / base:.2f} | {r['fps']} | "
+                         f"{r.get('load_avg', '')} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -157,12 +185,12 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    os.makedirs(args.out_dir, exist_ok=True)
     rows = []
     for mode in args.modes:
         for frames in sorted(args.lengths):
             rows.append(run_one(args, mode, frames))
             print(json.dumps(rows[-1]), flush=True)
-    os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.join(args.out_dir, 'benchmark_long_video')
     with open(stem + '.json', 'w') as f:
         json.dump(
