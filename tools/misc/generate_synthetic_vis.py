@@ -31,7 +31,9 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         'generator settings (SyntheticVISSettings)')
     for field in dataclasses.fields(SyntheticVISSettings):
         default = field.default
-        kwargs = dict(default=default, help=docs[field.name])
+        # argparse %-formats help texts: a literal percent sign needs %%
+        kwargs = dict(
+            default=default, help=docs[field.name].replace('%', '%%'))
         if isinstance(default, tuple):
             item_type = type(default[0])
             kwargs.update(

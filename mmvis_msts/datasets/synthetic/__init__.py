@@ -1,7 +1,9 @@
 """Synthetic video instance segmentation data: the embedded default data set.
 
 Textured shapes of several classes move, scale, turn and occlude each other
-over textured, noisy backgrounds. Videos are written as JPEG frames plus
+over textured, noisy backgrounds; optionally (settings off by default) they
+also leave the view and come back, change texture, stretch and blur with
+their motion. Videos are written as JPEG frames plus
 YouTube-VIS-format json with RLE masks (see :mod:`.writer`), deterministic by
 seed. Settings and their defaults: :class:`SyntheticVISSettings`.
 """

@@ -4,11 +4,12 @@ A video is a :class:`VideoScene` (drawn from the settings with one random
 generator) that :func:`render_scene` turns into frames and per-instance
 masks. Instances are listed back to front: a later instance hides the
 earlier ones where they overlap, and the hidden pixels are removed from the
-earlier instances' visible masks.
+earlier instances' visible masks. With motion blur an object is composited
+with its smeared opacity, while its masks stay the unblurred shape.
 """
 import math
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import cv2
 import numpy as np
@@ -24,6 +25,13 @@ TEXTURE_SIZE = 64
 #: Tries at drawing object colours that stand out from the background.
 _COLOUR_TRIES = 50
 
+#: Frames an object takes to leave the view (and to come back) for
+#: ``reentry_prob``, as a fraction of the video's frames.
+_REENTRY_SLIDE = 0.1
+
+#: Outward unit normal of each frame border: left, right, top, bottom.
+_BORDER_NORMALS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
+
 
 @dataclass
 class InstanceTrack:
@@ -38,7 +46,14 @@ class InstanceTrack:
         radii (np.ndarray): (T,) radius in pixels of the unit disc per frame.
         angles (np.ndarray): (T,) rotation in radians per frame.
         present (np.ndarray): (T,) bool, False where the object is absent
-            from the video (late entry or early exit).
+            from the video (late entry, early exit, or out of view between
+            leaving and coming back).
+        texture_end (np.ndarray | None): Texture at the last frame; the
+            texture blends linearly from ``texture`` to it over the video.
+            None keeps ``texture``. Defaults to None.
+        stretches (np.ndarray | None): (T,) log aspect ratio of the object's
+            own axes per frame (see :func:`canonical_to_frame`). None for an
+            unstretched shape. Defaults to None.
     """
 
     label: int
@@ -48,6 +63,8 @@ class InstanceTrack:
     radii: np.ndarray
     angles: np.ndarray
     present: np.ndarray
+    texture_end: Optional[np.ndarray] = None
+    stretches: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -64,6 +81,9 @@ class VideoScene:
             the background.
         noise_std (float): Standard deviation of the per-pixel noise.
         instances (list[InstanceTrack]): Objects, back to front.
+        motion_blur (float): Exposure time as a fraction of the frame
+            interval (see ``SyntheticVISSettings.motion_blur``).
+            Defaults to 0.0.
     """
 
     height: int
@@ -73,6 +93,7 @@ class VideoScene:
     camera: np.ndarray
     noise_std: float
     instances: List[InstanceTrack]
+    motion_blur: float = 0.0
 
 
 @dataclass
@@ -216,6 +237,101 @@ def _draw_presence(settings: SyntheticVISSettings, rng: np.random.Generator,
     return present
 
 
+def _coin(rng: np.random.Generator, prob: float) -> bool:
+    """A draw that is True with probability ``prob``; at 0 it leaves the
+    generator alone, so that a setting that is off keeps the random stream,
+    and so the video, of the generator version it was added to."""
+    return prob > 0 and rng.random() < prob
+
+
+def _leave_view(centers: np.ndarray, extent: np.ndarray, start: int, stop: int,
+                slide: int, height: int, width: int) -> np.ndarray:
+    """Centres that leave the view for frames ``[start, stop)``.
+
+    The object slides out over the border nearest to it when it starts to
+    leave, ``slide`` frames before ``start``, is out of view on the gap and
+    slides back in over the same border in ``slide`` frames after it, while
+    following its own path all along.
+
+    Args:
+        centers (np.ndarray): (T, 2) centres (x, y) of the object's path.
+        extent (np.ndarray): (T,) radius in pixels of a disc around the
+            centre that holds the shape.
+        start (int): First frame out of view, >= ``slide``.
+        stop (int): Frame after the last one out of view,
+            <= T - ``slide``.
+        slide (int): Frames of leaving and of coming back, >= 1.
+        height (int): Frame height H.
+        width (int): Frame width W.
+
+    Returns:
+        np.ndarray: (T, 2) shifted centres.
+    """
+    t = np.arange(len(centers))
+    # 1 on the gap, falling linearly to 0 over the slides on either side
+    frames_away = np.maximum(np.maximum(start - t, t - (stop - 1)), 0)
+    weight = np.clip(1.0 - frames_away / (slide + 1), 0.0, 1.0)
+    x, y = centers[:, 0], centers[:, 1]
+    # pixel centres span [0, W - 1], so the frame edges are at -0.5, W - 0.5
+    to_border = np.stack([x + 0.5, width - 0.5 - x, y + 0.5, height - 0.5 - y],
+                         axis=1)
+    side = int(np.argmin(to_border[start - slide]))
+    # past the border by the shape's extent and a pixel: no pixel centre
+    # is covered, whatever the shape
+    out = to_border[:, side] + extent + 1.0
+    return centers + (weight * out)[:, None] * _BORDER_NORMALS[side]
+
+
+def _draw_reentry(settings: SyntheticVISSettings, rng: np.random.Generator,
+                  tracks: List[dict], present: np.ndarray, height: int,
+                  width: int) -> None:
+    """Send some objects out of view and back (``reentry_prob``), in place:
+    their centres leave the view and ``present`` is False on the gap."""
+    num_frames = present.shape[1]
+    slide = max(1, round(_REENTRY_SLIDE * num_frames))
+    # room for the gap, both slides and a frame in view at either end
+    longest = num_frames - 2 * slide - 2
+    if longest < 1:
+        return
+    for k in range(1, len(tracks)):
+        if not present[k].all() or not _coin(rng, settings.reentry_prob):
+            continue
+        gap = round(rng.uniform(*settings.reentry_gap) * num_frames)
+        gap = min(max(gap, 1), longest)
+        start = int(rng.integers(slide + 1, num_frames - gap - slide))
+        present[k, start:start + gap] = False
+        # outlines fit the unit disc; a stretch lengthens one axis by at
+        # most exp(shape_stretch / 2)
+        extent = tracks[k]['radii'] * math.exp(settings.shape_stretch / 2)
+        tracks[k]['centers'] = _leave_view(tracks[k]['centers'], extent, start,
+                                           start + gap, slide, height, width)
+
+
+def _draw_texture_ends(
+        settings: SyntheticVISSettings, rng: np.random.Generator,
+        num_instances: int,
+        background_mean: np.ndarray) -> List[Optional[np.ndarray]]:
+    """Last-frame texture of each object (``texture_change_prob``), drawn
+    like the first one, or None for an object that keeps its texture."""
+    ends = []
+    for _ in range(num_instances):
+        change = _coin(rng, settings.texture_change_prob)
+        ends.append(
+            _draw_texture(settings, rng, background_mean) if change else None)
+    return ends
+
+
+def _draw_stretches(settings: SyntheticVISSettings, rng: np.random.Generator,
+                    num_instances: int, num_frames: int) -> np.ndarray:
+    """(K, T) log aspect ratio of each object: linear from 0 at the first
+    frame to a value drawn from ``[-shape_stretch, shape_stretch]``."""
+    if settings.shape_stretch == 0:
+        return np.zeros((num_instances, num_frames))
+    ends = rng.uniform(-settings.shape_stretch, settings.shape_stretch,
+                       num_instances)
+    return ends[:, None] * np.linspace(0.0, 1.0, num_frames)
+
+
 def sample_scene(settings: SyntheticVISSettings,
                  rng: np.random.Generator) -> VideoScene:
     """Draw one video: size, length, background, camera and objects.
@@ -257,6 +373,12 @@ def sample_scene(settings: SyntheticVISSettings,
                           num_frames)
     present = _draw_presence(settings, rng, num_instances, num_frames)
     noise_std = float(rng.uniform(*settings.noise_std))
+    # the settings added after generator version 1 draw from here on, in
+    # the order of their attributes and only when on (see ``_coin``)
+    _draw_reentry(settings, rng, tracks, present, height, width)
+    texture_ends = _draw_texture_ends(settings, rng, num_instances,
+                                      background_mean)
+    stretches = _draw_stretches(settings, rng, num_instances, num_frames)
     return VideoScene(
         height=height,
         width=width,
@@ -272,16 +394,88 @@ def sample_scene(settings: SyntheticVISSettings,
                 centers=track['centers'],
                 radii=track['radii'],
                 angles=track['angles'],
-                present=present[k])
+                present=present[k],
+                texture_end=texture_ends[k],
+                stretches=stretches[k])
             for k, ((label, outline, texture),
                     track) in enumerate(zip(instances, tracks))
-        ])
+        ],
+        motion_blur=settings.motion_blur)
 
 
 # texture pixel (u, v) -> canonical (x, y): pixel centres spread over [-1, 1]
 _TEXTURE_TO_CANONICAL = np.array([[2 / TEXTURE_SIZE, 0, 1 / TEXTURE_SIZE - 1],
                                   [0, 2 / TEXTURE_SIZE, 1 / TEXTURE_SIZE - 1],
                                   [0, 0, 1]])
+
+
+def _texture_at(inst: InstanceTrack, t: int, num_frames: int) -> np.ndarray:
+    """The object's texture at frame ``t`` (see ``texture_end``)."""
+    if inst.texture_end is None:
+        return inst.texture
+    weight = t / max(num_frames - 1, 1)
+    return (1.0 - weight) * inst.texture + weight * inst.texture_end
+
+
+def _velocities(centers: np.ndarray) -> np.ndarray:
+    """(T, 2) displacement of the centre per frame (central differences)."""
+    if len(centers) < 2:
+        return np.zeros_like(centers)
+    return np.gradient(centers, axis=0)
+
+
+def _line_kernel(smear: np.ndarray) -> np.ndarray:
+    """Normalised filter kernel of a uniform segment.
+
+    Args:
+        smear (np.ndarray): (2,) the segment (x, y) in pixels; the kernel
+            spreads a pixel evenly from ``-smear / 2`` to ``smear / 2``.
+
+    Returns:
+        np.ndarray: (N, N) float32 kernel, N odd, symmetric about its
+        centre (so correlation, which cv2.filter2D computes, is the
+        convolution).
+    """
+    length = float(np.hypot(*smear))
+    half = math.ceil(length / 2) + 1
+    # samples every half pixel, splatted bilinearly for sub-pixel lengths
+    steps = np.linspace(-0.5, 0.5, 2 * math.ceil(length) + 1)
+    points = steps[:, None] * smear + half
+    base = np.floor(points).astype(np.int64)
+    frac = points - base
+    kernel = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            wx = frac[:, 0] if dx else 1.0 - frac[:, 0]
+            wy = frac[:, 1] if dy else 1.0 - frac[:, 1]
+            np.add.at(kernel, (base[:, 1] + dy, base[:, 0] + dx), wx * wy)
+    return kernel / kernel.sum()
+
+
+def _paint(frame: np.ndarray, texture: np.ndarray, mask: np.ndarray,
+           smear: np.ndarray) -> None:
+    """Paint an object into ``frame`` in place.
+
+    Args:
+        frame (np.ndarray): (H, W, 3) float32 frame.
+        texture (np.ndarray): (H, W, 3) the object's texture in the frame.
+        mask (np.ndarray): (H, W) bool pixels the object covers.
+        smear (np.ndarray): (2,) motion blur segment (x, y) in pixels; zero
+            paints the mask's pixels as they are.
+    """
+    if not smear.any():
+        frame[mask] = texture[mask]
+        return
+    # blurring the premultiplied colour and the opacity together gives the
+    # time average of the moving object over the exposure
+    alpha = mask.astype(np.float32)[..., None]
+    layer = cv2.filter2D(
+        np.concatenate([texture * alpha, alpha], axis=2),
+        -1,
+        _line_kernel(smear),
+        borderType=cv2.BORDER_CONSTANT)
+    frame *= 1.0 - layer[..., 3:]
+    frame += layer[..., :3]
 
 
 def render_scene(scene: VideoScene, rng: np.random.Generator) -> RenderedVideo:
@@ -298,6 +492,10 @@ def render_scene(scene: VideoScene, rng: np.random.Generator) -> RenderedVideo:
     num_instances = len(scene.instances)
     frames = np.empty((num_frames, h, w, 3), np.uint8)
     amodal = np.zeros((num_frames, num_instances, h, w), bool)
+    smears = [
+        scene.motion_blur * _velocities(inst.centers)
+        for inst in scene.instances
+    ]
     for t in range(num_frames):
         x0, y0 = scene.camera[t]
         frame = scene.background[y0:y0 + h, x0:x0 + w].copy()
@@ -305,8 +503,9 @@ def render_scene(scene: VideoScene, rng: np.random.Generator) -> RenderedVideo:
         for k, inst in enumerate(scene.instances):
             if not inst.present[t]:
                 continue
+            stretch = 0.0 if inst.stretches is None else inst.stretches[t]
             affine = canonical_to_frame(inst.centers[t], inst.radii[t],
-                                        inst.angles[t])
+                                        inst.angles[t], stretch)
             mask = rasterize(inst.outline, affine, h, w)
             if not mask.any():
                 continue
@@ -314,11 +513,11 @@ def render_scene(scene: VideoScene, rng: np.random.Generator) -> RenderedVideo:
             # ``warp`` maps texture pixels to frame pixels (source to
             # destination), which is what warpAffine expects by default
             texture = cv2.warpAffine(
-                inst.texture,
+                _texture_at(inst, t, num_frames),
                 warp, (w, h),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT)
-            frame[mask] = texture[mask]
+            _paint(frame, texture, mask, smears[k][t])
             amodal[t, k] = mask
         frame += rng.normal(0.0, scene.noise_std, frame.shape)
         frames[t] = np.clip(np.round(frame), 0, 255).astype(np.uint8)

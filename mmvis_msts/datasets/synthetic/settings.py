@@ -15,6 +15,10 @@ GENERATOR_VERSION = 1
 #: Class names of the default data set (the shape of each object).
 DEFAULT_CLASSES = ('circle', 'triangle', 'square', 'star')
 
+#: Largest ``shape_stretch``: a log aspect of 2 already makes a circle an
+#: ellipse 7.4 times longer than wide.
+_MAX_STRETCH = 2.0
+
 IntRange = Tuple[int, int]
 FloatRange = Tuple[float, float]
 
@@ -120,6 +124,47 @@ class SyntheticVISSettings:
         min_visible_area (int): An object with fewer visible pixels than
             this in a frame gets no annotation for that frame (fully hidden
             or out of view). Defaults to 1.
+        reentry_prob (float): Probability that an object other than the
+            first one, present over the whole video, leaves the view and
+            comes back: it slides out over the nearest border, stays out
+            for a gap of frames in the middle of the video and slides back
+            in over the same border, keeping its instance id. Leaving and
+            coming back take a tenth of the video each (at least a frame);
+            the object is fully out of view on the gap frames, which get no
+            annotation (nor may a slide frame next to them, where a shape
+            smaller than its disc can be out already). An object of a
+            partial track does not also leave.
+            This and the settings below draw from the video's generator
+            after the ones above and only when on, so switching one on keeps
+            what the settings above it drew (size, objects, paths); only
+            the pixel noise changes besides. Defaults to 0.0 (off).
+        reentry_gap (tuple[float, float]): Range of the length of the gap of
+            ``reentry_prob``, as a fraction of the video's frames (rounded,
+            at least one frame; shortened where the video is too short to
+            hold the gap, the slides and a frame in view at either end; no
+            object leaves a video of fewer than 5 frames).
+            Defaults to (0.15, 0.35).
+        texture_change_prob (float): Probability that an object's
+            appearance changes over the video: a second texture (kind and
+            colours) is drawn like the first, and the object's texture
+            blends linearly from the first at the first frame to the second
+            at the last. Defaults to 0.0 (off).
+        shape_stretch (float): Largest stretch of an object's shape over the
+            video, as a log aspect ratio: its own two axes scale by
+            ``exp(+s / 2)`` and ``exp(-s / 2)`` (area kept), with ``s``
+            going linearly from 0 at the first frame to a value drawn from
+            ``[-shape_stretch, shape_stretch]`` at the last. The texture
+            stretches with the shape; the class (corners, hole, arms) stays
+            that of the shape. Defaults to 0.0 (off).
+        motion_blur (float): Exposure time as a fraction of the frame
+            interval: each object's pixels are smeared along the motion of
+            its centre over ``motion_blur`` times its displacement per frame
+            (the blurred object is alpha-composited, so it shows the
+            background or the objects behind it through its smeared edges).
+            The masks stay the unblurred shape at the middle of the
+            exposure, which on an edge across the motion is where the
+            smeared object's opacity is 50%. Uses no random draws.
+            Defaults to 0.0 (off).
     """
 
     seed: int = 0
@@ -151,6 +196,11 @@ class SyntheticVISSettings:
     noise_std: FloatRange = (3.0, 10.0)
     jpeg_quality: int = 90
     min_visible_area: int = 1
+    reentry_prob: float = 0.0
+    reentry_gap: FloatRange = (0.15, 0.35)
+    texture_change_prob: float = 0.0
+    shape_stretch: float = 0.0
+    motion_blur: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise sequences (e.g. lists from argparse or json) to tuples so
@@ -198,15 +248,24 @@ class SyntheticVISSettings:
         if not 0.0 <= self.border_margin < 0.5:
             raise ValueError(
                 f'border_margin must be in [0, 0.5), got {self.border_margin}')
-        for name in ('occlusion_prob', 'partial_track_prob'):
+        for name in ('occlusion_prob', 'partial_track_prob', 'reentry_prob',
+                     'texture_change_prob', 'motion_blur'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f'{name} must be in [0, 1], got {getattr(self, name)}')
         for name in ('scale_rate', 'rotation_speed', 'occlusion_offset',
-                     'camera_speed', 'min_contrast'):
+                     'camera_speed', 'min_contrast', 'shape_stretch'):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f'{name} must be >= 0, got {getattr(self, name)}')
+        _check_range('reentry_gap', self.reentry_gap, 0.0)
+        if self.reentry_gap[1] >= 1.0:
+            raise ValueError(
+                f'reentry_gap must be < 1 (a fraction of the video), got '
+                f'{self.reentry_gap}')
+        if self.shape_stretch > _MAX_STRETCH:
+            raise ValueError(f'shape_stretch must be <= {_MAX_STRETCH}, got '
+                             f'{self.shape_stretch}')
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(
                 f'jpeg_quality must be in [1, 100], got {self.jpeg_quality}')

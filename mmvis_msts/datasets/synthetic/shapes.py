@@ -92,20 +92,28 @@ SHAPES: Dict[str, Callable[[np.random.Generator], Outline]] = dict(
     cross=cross)
 
 
-def canonical_to_frame(center: np.ndarray, radius: float,
-                       angle: float) -> np.ndarray:
+def canonical_to_frame(center: np.ndarray,
+                       radius: float,
+                       angle: float,
+                       stretch: float = 0.0) -> np.ndarray:
     """Affine map from canonical coordinates to frame pixels.
 
     Args:
         center (np.ndarray): (2,) centre (x, y) in pixels.
         radius (float): Radius in pixels of the unit disc.
         angle (float): Rotation in radians.
+        stretch (float): Log aspect ratio: the canonical x and y axes scale
+            by ``exp(stretch / 2)`` and ``exp(-stretch / 2)`` before the
+            rotation, which keeps the area. Defaults to 0.0.
 
     Returns:
         np.ndarray: (2, 3) matrix ``A`` with ``p_frame = A @ [x, y, 1]``.
     """
     c, s = np.cos(angle), np.sin(angle)
-    linear = radius * np.array([[c, -s], [s, c]])
+    # scaling the columns scales the canonical axes; by exp(0) = 1 exactly
+    # when unstretched, which leaves the map as it was without the stretch
+    axes = np.exp([stretch / 2, -stretch / 2])
+    linear = radius * np.array([[c, -s], [s, c]]) * axes
     return np.concatenate([linear, center[:, None]], axis=1)
 
 

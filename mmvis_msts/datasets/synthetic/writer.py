@@ -238,6 +238,20 @@ def _expected_meta(settings: SyntheticVISSettings) -> dict:
         generator_version=GENERATOR_VERSION, settings=settings.to_dict())
 
 
+def _read_meta(meta_path: str) -> dict:
+    """Read a meta file, giving the settings it predates their defaults.
+
+    Settings are added off, without a bump of ``GENERATOR_VERSION``: their
+    defaults reproduce the data written before they existed, so that data
+    still matches the settings that now spell them out.
+    """
+    with open(meta_path) as f:
+        meta = json.load(f)
+    settings = dict(SyntheticVISSettings().to_dict(),
+                    **meta.get('settings', {}))
+    return dict(meta, settings=settings)
+
+
 def _output_paths(out_dir: str) -> List[str]:
     return [
         osp.join(out_dir, name)
@@ -253,7 +267,8 @@ def is_complete(settings: SyntheticVISSettings, out_dir: str) -> bool:
         out_dir (str): Output root.
 
     Returns:
-        bool: True if the meta file matches and both json files exist.
+        bool: True if the meta file matches (settings that it predates
+        count as their defaults) and both json files exist.
 
     Raises:
         FileExistsError: If ``out_dir`` holds generator output made with
@@ -261,12 +276,11 @@ def is_complete(settings: SyntheticVISSettings, out_dir: str) -> bool:
     """
     meta_path = osp.join(out_dir, META_FILE)
     if osp.isfile(meta_path):
-        with open(meta_path) as f:
-            meta = json.load(f)
+        meta = _read_meta(meta_path)
         expected = _expected_meta(settings)
         if meta != expected:
             old = dict(
-                meta.get('settings', {}),
+                meta['settings'],
                 generator_version=meta.get('generator_version'))
             new = dict(
                 expected['settings'], generator_version=GENERATOR_VERSION)
