@@ -90,7 +90,9 @@ model = dict(
             rel_coord_normalize=True)),
     discriminator=dict(
         in_channels=embed_dims, channels=16, head_channels=(32, 64)),
-    adv_loss_weight=0.1)
+    # D alone for 300 of the 2,000 iterations, then the generator term
+    # ramps to its weight over 200 (AdversarialLoss, docs/design.md §3c)
+    loss_adv=dict(warmup_iters=300, ramp_iters=200))
 
 # the model's own optimiser settings are the schedule's; the discriminator
 # gets the same AdamW without clipping

@@ -80,7 +80,11 @@ def test_msts_main_job_config(data_root):
         train_and_predict(cfg)
 
     assert isinstance(optim_wrapper, OptimWrapperDict)
-    for key in ('loss', 'loss_cls', 'loss_dice', 'loss_adv', 'loss_disc'):
+    # iteration 0 is in D's warm-up: D learns, the generator term is off
+    assert cfg.model.loss_adv.warmup_iters > 0
+    assert 'loss_adv' not in log_vars and log_vars['adv_weight'] == 0
+    for key in ('loss', 'loss_cls', 'loss_dice', 'loss_disc', 'disc_acc_real',
+                'disc_acc_fake', 'disc_margin'):
         assert torch.isfinite(torch.as_tensor(log_vars[key])), key
     # the step updated the backbone, the head and the discriminator
     for prefix in ('backbone.', 'track_head.', 'discriminator.'):

@@ -115,7 +115,11 @@ model = dict(
                 type='HungarianAssigner',
                 match_costs=[
                     dict(type='FocalLossCost', weight=2.0),
-                    dict(type='ClipBBoxL2Cost', weight=5.0),
+                    # with every frame supervised, the same either way
+                    dict(
+                        type='ClipBBoxL2Cost',
+                        weight=5.0,
+                        normalize_valid_frames=False),
                     dict(type='ClipGIoUCost', weight=2.0)
                 ])),
         test_cfg=dict(max_per_video=10, mask_thr=0.5, drop_empty=True)))

@@ -4,7 +4,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
-from torch import Tensor
+from torch import Tensor, nn
 
 from .seqformer_decoder import (SeqFormerDecoder, SeqFormerDecoderLayer,
                                 require_batch_first)
@@ -14,10 +14,21 @@ class TemporalAttnDecoderLayer(SeqFormerDecoderLayer):
     """Decoder layer with temporal attention between box-query
     self-attention and deformable cross-attention.
 
-    Each query's T box embeddings attend to each other
-    (q = k = x + pos, v = x), then add & LN. Frames have no position
-    embedding, so the block is equivariant to frame order and works for any
-    T.
+    Each query's T box embeddings attend to each other in a pre-norm
+    residual block::
+
+        x <- x + Drop(W_o MHA(LN(x) + pos, LN(x) + pos, LN(x)))
+
+    Frames have no position embedding, so the block is equivariant to frame
+    order and works for any T.
+
+    The block starts as the identity, exactly: :meth:`init_weights` zeroes
+    the output projection ``W_o`` (weight and bias), so the residual branch
+    adds 0 and, the norm sitting inside the branch, nothing else touches
+    ``x``. A SeqFormer checkpoint loaded into this layer (the temporal
+    attention's keys missing) therefore gives SeqFormer's outputs at step 0
+    (docs/design.md §3b). A post-norm ``LN(x + branch)`` could not start as
+    the identity: ``LN`` re-normalises ``x`` even with a zero branch.
 
     Args:
         temporal_attn_cfg (dict): mmcv ``MultiheadAttention`` config of the
@@ -44,6 +55,19 @@ class TemporalAttnDecoderLayer(SeqFormerDecoderLayer):
         self.temporal_norm = build_norm_layer(self.norm_cfg,
                                               self.embed_dims)[1]
 
+    def init_weights(self) -> None:
+        """Default init, then a zero output projection of the temporal
+        attention (the block starts as the identity).
+
+        Runs after the head's xavier sweep over the decoder (as
+        ``MSSTSAttention.init_weights`` in the encoder), so nothing
+        overwrites the zeros.
+        """
+        super().init_weights()
+        out_proj = self.temporal_attn.attn.out_proj
+        nn.init.zeros_(out_proj.weight)
+        nn.init.zeros_(out_proj.bias)
+
     def attend_box_queries(self, query_box: Tensor,
                            query_pos: Tensor) -> Tensor:
         """Per-frame self-attention, then attention across frames.
@@ -60,9 +84,15 @@ class TemporalAttnDecoderLayer(SeqFormerDecoderLayer):
         # (B, T, Q, C) -> (B*Q, T, C): tokens = one query's frames
         x = query_box.transpose(1, 2).reshape(-1, num_frames, dims)
         pos = query_pos.reshape(-1, 1, dims).expand_as(x)
+        normed = self.temporal_norm(x)
+        # mmcv's MHA returns identity + Drop(W_o attn): the un-normed x
         x = self.temporal_attn(
-            query=x, key=x, value=x, query_pos=pos, key_pos=pos)
-        x = self.temporal_norm(x)
+            query=normed,
+            key=normed,
+            value=normed,
+            identity=x,
+            query_pos=pos,
+            key_pos=pos)
         return x.view(bs, num_queries, num_frames, dims).transpose(1, 2)
 
 

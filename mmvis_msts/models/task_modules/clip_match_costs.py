@@ -86,11 +86,32 @@ class ClipBBoxL2Cost(ClipBoxCost):
 
     SeqFormer's matcher calls this cost "L1" but computes ``torch.cdist``
     with p=2; this class reproduces that. With a ``valid`` mask only the
-    frames where the GT instance is present contribute to the distance.
+    frames where the GT instance is present contribute to the distance:
+
+    - ``normalize_valid_frames=False`` (SeqFormer): ``sqrt(sum_{t in V}
+      d_t)``, d_t the squared distance of frame t. An instance present in
+      few frames then costs less than one present in all, at the same
+      per-frame error, while :class:`ClipGIoUCost` averages over V.
+    - ``True``: ``sqrt(T / |V| * sum_{t in V} d_t)``, the per-frame mean
+      scaled back to T frames, so the cost does not depend on how many
+      frames an instance is present in, like the GIoU cost and the box
+      losses (docs/design.md §5.1).
+
+    The two agree whenever every frame is valid (no ``valid`` mask, or
+    ``supervise_absent_boxes=True``), so the switch only matters together
+    with ``supervise_absent_boxes=False``.
 
     Args:
         weight (float): Cost weight. Defaults to 1.
+        normalize_valid_frames (bool): Scale the sum over valid frames to T
+            frames. Defaults to False.
     """
+
+    def __init__(self,
+                 weight: Union[float, int] = 1.,
+                 normalize_valid_frames: bool = False) -> None:
+        super().__init__(weight)
+        self.normalize_valid_frames = normalize_valid_frames
 
     def track_cost(self, pred_boxes: Tensor, gt_boxes: Tensor,
                    valid: Optional[Tensor]) -> Tensor:
@@ -100,6 +121,9 @@ class ClipBBoxL2Cost(ClipBoxCost):
         # (Q, 1, T, 4) - (1, N, T, 4) -> squared distance over valid frames
         diff = pred_boxes[:, None] - gt_boxes[None]
         sq = (diff.pow(2).sum(-1) * valid[None]).sum(-1)
+        if self.normalize_valid_frames:
+            # (N,) T / |V_i|; instances absent everywhere cost 0 either way
+            sq = sq * (valid.size(1) / valid.sum(1).clamp(min=1))
         return sq.clamp(min=0).sqrt()
 
 

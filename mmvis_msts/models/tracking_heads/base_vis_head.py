@@ -238,31 +238,66 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             avg_factor=targets.avg_factor)
         return [loss_mask, loss_dice]
 
-    def foreground_maps(self, head_outs: VISHeadOutputs,
-                        targets: VISTargets) -> ForegroundMaps:
+    def foreground_maps(self,
+                        head_outs: VISHeadOutputs,
+                        targets: VISTargets,
+                        num_unmatched: int = 0) -> ForegroundMaps:
         """Predicted and GT foreground of every frame (last layer).
 
-        The input of an auxiliary foreground/background discriminator. The
-        matched queries' masks are computed again here (a few 1x1 convs per
-        matched query) so that the losses stay independent of it.
+        The input of an auxiliary foreground/background discriminator
+        (docs/design.md §3c), built so that the two maps differ in shape and
+        placement only, not in how their values are made:
+
+        - both are binary at the mask-output stride: the GT union, and the
+          pixel-wise max over the selected queries of their masks
+          thresholded at probability 0.5 (the test-time rule), with a
+          straight-through gradient (the gradient of the probability);
+        - the selected queries are the matched ones, weight 1, and the
+          ``num_unmatched`` unmatched queries of each clip with the highest
+          scores, weighted by their score (max class probability, with
+          gradient), so that confident false positives show in the map
+          while the many low-score queries do not.
+
+        Masks are computed again here (a few 1x1 convs per selected query)
+        so that the losses stay independent of it.
 
         Args:
             head_outs (VISHeadOutputs): Output of :meth:`forward`.
             targets (VISTargets): Output of :meth:`get_targets`.
+            num_unmatched (int): Unmatched queries per clip in the predicted
+                map. Defaults to 0.
 
         Returns:
             ForegroundMaps: (B*T, 1, H_4, W_4) maps; ``pred`` carries the
-            gradient of the matched mask logits.
+            gradient of the selected mask logits and scores.
         """
         match = targets.assignments[-1]
-        mask_probs = self.mask_logits(head_outs, -1, match.clip_inds,
-                                      match.query_inds).sigmoid()
+        scores = head_outs.cls_scores[-1].sigmoid().amax(-1)  # (B, Q)
+        matched = torch.zeros_like(scores, dtype=torch.bool)
+        matched[match.clip_inds, match.query_inds] = True
+        num_clips, num_queries = scores.shape
+        # unmatched queries by score; matched ones rank last and are dropped
+        ranked = scores.detach().masked_fill(matched, -1).topk(
+            min(num_unmatched, num_queries), dim=1).indices
+        ranked_clips = torch.arange(
+            num_clips, device=scores.device)[:, None].expand_as(ranked)
+        keep = ~matched[ranked_clips, ranked]
+        clip_inds = torch.cat([match.clip_inds, ranked_clips[keep]])
+        query_inds = torch.cat([match.query_inds, ranked[keep]])
+        weights = torch.cat([
+            scores.new_ones(len(match.clip_inds)), scores[ranked_clips[keep],
+                                                          ranked[keep]]
+        ])
+        probs = self.mask_logits(head_outs, -1, clip_inds,
+                                 query_inds).sigmoid()
+        hard = (probs > 0.5).to(probs.dtype) - probs.detach() + probs
+        masks = hard * weights[:, None, None, None]
         num_frames = head_outs.mask_feats.size(1)
         empty = head_outs.mask_feats.new_zeros(num_frames,
                                                *head_outs.mask_out_size)
         pred = torch.stack([
-            mask_probs[match.clip_inds == i].amax(0) if len(gt) else empty
-            for i, gt in enumerate(targets.clip_gts)
+            masks[clip_inds == i].amax(0) if (clip_inds == i).any() else empty
+            for i in range(num_clips)
         ])
         gt = torch.stack([
             gt.masks.amax(0) if len(gt) else empty for gt in targets.clip_gts

@@ -4,20 +4,23 @@ Shapes use the package notation (``mmvis_msts``): B clips, T frames, C
 channels, L levels.
 """
 from collections import deque
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample, TrackSampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from ..trackers import LinkCandidates
 from ..tracking_heads.vis_postprocess import frame_result, mask_logit_thr
+from ..tracking_heads.vis_records import VISHeadOutputs
 from ..utils import track_sample, unwrap_model
-from .adversarial import (AdversarialInputs, adversarial_inputs,
-                          discriminator_losses, frozen, generator_loss)
+from .adversarial import (AdversarialInputs, GeneratorGrads, added_before_step,
+                          discriminator_logits, feature_grad_norm, frozen,
+                          generator_grads)
 from .clip_windows import clip_settings, iter_windows
 from .loss_guard import NONFINITE_LOSS_MODES, check_losses
 
@@ -27,14 +30,18 @@ class MSSTSVIS(BaseMOTModel):
     """Backbone + neck + VIS head (+ training-only fg/bg discriminator).
 
     With a ``discriminator`` (docs/design.md §3c), :meth:`train_step`
-    alternates a discriminator update (real = union of the GT masks, fake =
-    pixel-wise max of the matched mask probabilities of the last decoder
-    layer, both at the stride of the discriminator's finest level, inputs
-    detached) and a model update (VIS losses + ``adv_loss_weight`` x
-    BCE(D(fake), 1), D frozen). It then needs an ``OptimWrapperDict`` with
-    keys ``model`` and ``discriminator`` (see
-    ``VISAdversarialOptimWrapperConstructor``); distributed, ``VISRunner``
-    wraps such a model in ``MMSeparateDistributedDataParallel``.
+    alternates a discriminator update and a model update on one forward
+    pass. Real is the GT foreground, fake the predicted foreground of the
+    last decoder layer (``BaseVISHead.foreground_maps``: matched queries
+    and the ``num_unmatched_queries`` best unmatched ones), both binary at
+    the mask-output stride; D sees them with the frames and the encoder
+    maps, all detached. The model update adds the generator term of
+    ``loss_adv`` (``AdversarialLoss``: GAN type, weight, warm-up and ramp)
+    with D frozen; its gradient is added after the VIS loss's grad clip.
+    It then needs an ``OptimWrapperDict`` with keys ``model`` and
+    ``discriminator`` (see ``VISAdversarialOptimWrapperConstructor``);
+    distributed, ``VISRunner`` wraps such a model in
+    ``MMSeparateDistributedDataParallel``.
 
     Every update of :meth:`train_step` waits for a check of its loss terms
     (:mod:`.loss_guard`): with a NaN or infinite term the step raises
@@ -46,8 +53,10 @@ class MSSTSVIS(BaseMOTModel):
         neck (dict): Neck config (mmdet ChannelMapper, L outputs).
         track_head (dict): ``MSSTSVISHead`` config.
         discriminator (dict, optional): ``FgBgDiscriminator`` config.
-        adv_loss_weight (float): Weight of the adversarial term.
-            Defaults to 0.1.
+        loss_adv (dict): ``AdversarialLoss`` config, used with a
+            discriminator. Defaults to ``dict(type='AdversarialLoss')``.
+        num_unmatched_queries (int): Unmatched queries per clip in the fake
+            map (by score). Defaults to 10.
         nonfinite_loss (str): What a NaN or infinite loss term does:
             ``'raise'`` (stop the run, naming the term, the iteration and
             the videos) or ``'skip'`` (no update for that step; a warning
@@ -63,7 +72,8 @@ class MSSTSVIS(BaseMOTModel):
                  neck: ConfigType,
                  track_head: ConfigType,
                  discriminator: OptConfigType = None,
-                 adv_loss_weight: float = 0.1,
+                 loss_adv: ConfigType = dict(type='AdversarialLoss'),
+                 num_unmatched_queries: int = 10,
                  nonfinite_loss: str = 'raise',
                  tracker: ConfigType = dict(type='ClipLinker'),
                  data_preprocessor: OptConfigType = None,
@@ -79,7 +89,8 @@ class MSSTSVIS(BaseMOTModel):
         self.track_head = MODELS.build(track_head)
         self.discriminator = None if discriminator is None else \
             MODELS.build(discriminator)
-        self.adv_loss_weight = adv_loss_weight
+        self.loss_adv = MODELS.build(loss_adv)
+        self.num_unmatched_queries = num_unmatched_queries
         self.tracker = MODELS.build(tracker)
         self.num_classes = self.track_head.num_classes
 
@@ -112,26 +123,38 @@ class MSSTSVIS(BaseMOTModel):
         if not self.with_discriminator:
             return losses, None
         num_levels = unwrap_model(self.discriminator).num_levels
-        adv = adversarial_inputs(inputs, head_outs.mlvl_memory[:num_levels],
-                                 head.foreground_maps(head_outs, targets))
-        return losses, adv
+        fg_maps = head.foreground_maps(head_outs, targets,
+                                       self.num_unmatched_queries)
+        return losses, AdversarialInputs(
+            frames=inputs.flatten(0, 1),
+            feats=head_outs.mlvl_memory[:num_levels],
+            real=fg_maps.gt,
+            fake=fg_maps.pred)
 
-    def _adv_loss(self, adv: AdversarialInputs) -> Tensor:
-        # the unwrapped D: no DDP reduction for its frozen weights
-        return self.adv_loss_weight * generator_loss(
-            unwrap_model(self.discriminator), adv)
+    def _adv_weight(self) -> float:
+        """The generator term's weight at the runner's iteration (0-based;
+        0 outside a runner)."""
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
+        return self.loss_adv.weight(iteration)
 
     def loss(self, inputs: Tensor, data_samples: TrackSampleList,
              **kwargs) -> Dict[str, Tensor]:
-        """VIS losses (+ ``loss_adv`` when the discriminator is on).
+        """VIS losses (+ ``loss_adv`` once the generator term is on).
+
+        ``loss_adv`` is computed with the current D, which nothing here
+        updates, and reaches the model through the fake map only (D sees
+        the encoder maps detached, as in :meth:`train_step`).
 
         Args:
             inputs (Tensor): (B, T, C, H, W) normalised frames.
             data_samples (list[TrackDataSample]): B clips with GT.
         """
         losses, adv = self._vis_loss(inputs, data_samples)
-        if adv is not None:
-            losses['loss_adv'] = self._adv_loss(adv)
+        weight = self._adv_weight()
+        if adv is not None and weight > 0:
+            logits = unwrap_model(self.discriminator)(
+                adv.frames, [f.detach() for f in adv.feats], adv.fake)
+            losses['loss_adv'] = weight * self.loss_adv.generator_loss(logits)
         return losses
 
     def train_step(self, data: dict,
@@ -173,6 +196,14 @@ class MSSTSVIS(BaseMOTModel):
         The VIS and D losses are checked before the D update, ``loss_adv``
         (which needs the updated D) before the model update; a skip there
         keeps the D update of the batch, whose losses were finite.
+
+        Log vars besides the losses: ``disc_acc_real``, ``disc_acc_fake``
+        and ``disc_margin`` (``AdversarialLoss.discriminator_stats``, on
+        the D update's inputs, before it); ``adv_weight``; once the
+        generator term is on, ``adv_grad_norm_enc`` and
+        ``vis_grad_norm_enc``, the L2 norms of the generator term's and of
+        the VIS losses' gradients at D's encoder maps (tensor hooks in the
+        two backward passes of the update, no extra pass).
         """
         if not isinstance(optim_wrapper, OptimWrapperDict) or \
                 set(optim_wrapper.keys()) != {'model', 'discriminator'}:
@@ -185,25 +216,86 @@ class MSSTSVIS(BaseMOTModel):
             data = self.data_preprocessor(data, True)
             losses, adv = self._vis_loss(**data)
         with disc_wrapper.optim_context(self.discriminator):
-            disc_losses = discriminator_losses(self.discriminator, adv)
-        disc_loss, disc_log = self.parse_losses(disc_losses)
-        disc_log = dict(loss_disc=disc_log.pop('loss'), **disc_log)
+            real, fake = discriminator_logits(self.discriminator, adv)
+        disc_loss, disc_log = self.parse_losses(
+            self.loss_adv.discriminator_loss(real, fake))
+        disc_log = dict(
+            loss_disc=disc_log.pop('loss'),
+            **disc_log,
+            **self.loss_adv.discriminator_stats(real, fake))
         samples = data['data_samples']
-        checked = dict(self.parse_losses(losses)[1], **disc_log)
-        if not check_losses(checked, samples, self.nonfinite_loss,
-                            'discriminator update'):
+        vis_loss, vis_log = self.parse_losses(losses)
+        if not check_losses(
+                dict(vis_log, **disc_log), samples, self.nonfinite_loss,
+                'discriminator update'):
             return {}
         disc_wrapper.update_params(disc_loss)
-        with frozen(self.discriminator):
-            with model_wrapper.optim_context(self):
-                losses['loss_adv'] = self._adv_loss(adv)
-            loss, log_vars = self.parse_losses(losses)
-            if not check_losses(log_vars, samples, self.nonfinite_loss,
-                                'model update'):
-                return {}
-            model_wrapper.update_params(loss)
-        log_vars.update(disc_log)
+        weight = self._adv_weight()
+        stats = dict(disc_log, adv_weight=vis_loss.new_tensor(weight))
+        if weight == 0:
+            model_wrapper.update_params(vis_loss)
+            return dict(vis_log, **stats)
+        discriminator = unwrap_model(self.discriminator)
+        with frozen(discriminator), model_wrapper.optim_context(self):
+            gen = generator_grads(discriminator, self.loss_adv, adv, weight)
+        _, log_vars = self.parse_losses(dict(losses, loss_adv=gen.loss))
+        if not check_losses(log_vars, samples, self.nonfinite_loss,
+                            'model update'):
+            return {}
+        vis_norm, adv_norm = self._update_with_generator_grads(
+            model_wrapper, vis_loss, gen, adv.feats)
+        log_vars.update(
+            stats, adv_grad_norm_enc=adv_norm, vis_grad_norm_enc=vis_norm)
         return log_vars
+
+    @staticmethod
+    def _update_with_generator_grads(
+            model_wrapper: OptimWrapper, vis_loss: Tensor, gen: GeneratorGrads,
+            feats: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """``OptimWrapper.update_params`` for the VIS loss, with the
+        generator term's gradient added after the wrapper's grad clip.
+
+        The VIS backward keeps the graph for the second backward, from the
+        fake map into the model: the price of keeping the two gradients
+        apart (docs/design.md §3c). With gradient accumulation, the
+        generator gradients of the micro-batches before the update are
+        accumulated with the VIS ones (inside the clip).
+
+        Returns:
+            tuple[Tensor, Tensor]: The L2 norms of the VIS losses' and of
+            the generator term's gradient at the encoder maps ``feats``.
+        """
+        vis_norm = feature_grad_norm(feats)
+        model_wrapper.backward(
+            model_wrapper.scale_loss(vis_loss), retain_graph=True)
+        vis_norm = vis_norm()
+        adv_norm = feature_grad_norm(feats)
+        if model_wrapper.should_update():
+            with added_before_step(model_wrapper.optimizer, gen.backward):
+                model_wrapper.step()
+            model_wrapper.zero_grad()
+        else:
+            gen.backward()
+        return vis_norm, adv_norm()
+
+    def predict_head_outputs(self, inputs: Tensor,
+                             data_samples: TrackSampleList) -> VISHeadOutputs:
+        """The network step of inference: frames to the head's predictions.
+
+        Everything after it (top-k, masks, linking of windows) reads only
+        the returned :class:`VISHeadOutputs`, so another backend replaces
+        this one step and shares the rest (``mmvis_msts.deploy``: the
+        onnxruntime backend, and the graph the ONNX export traces).
+
+        Args:
+            inputs (Tensor): (B, T, C, H, W) preprocessed frames.
+            data_samples (list[TrackDataSample]): The B clips.
+
+        Returns:
+            VISHeadOutputs: The head's forward on the clips.
+        """
+        head = unwrap_model(self.track_head)
+        return head(self.extract_feat(inputs), data_samples)
 
     def predict(self,
                 inputs: Tensor,
@@ -227,8 +319,9 @@ class MSSTSVIS(BaseMOTModel):
         head = unwrap_model(self.track_head)
         windows = clip_settings(head.test_cfg, inputs.size(1))
         if windows is None:
-            video_results = head.predict(
-                self.extract_feat(inputs), data_samples, rescale)
+            video_results = head.predict_by_feat(
+                self.predict_head_outputs(inputs, data_samples), data_samples,
+                rescale)
             for sample, frame_results in zip(data_samples, video_results):
                 for frame_id, pred in enumerate(frame_results):
                     sample[frame_id].pred_track_instances = pred
@@ -288,7 +381,7 @@ class MSSTSVIS(BaseMOTModel):
         num_shared = 0
         for inputs, video, is_last in windows:
             cands = head.window_candidates(
-                head(self.extract_feat(inputs), [video]))
+                self.predict_head_outputs(inputs, [video]))
             num_out = len(video) if is_last else stride
             masks = head.frame_masks(
                 cands.mask_logits[:, :num_out],

@@ -1,48 +1,84 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from mmdet.registry import MODELS
-from torch import nn
 
 import mmvis_msts  # noqa: F401
 from mmvis_msts.models.discriminators import FgBgDiscriminator
+from mmvis_msts.models.discriminators.fgbg_discriminator import \
+    condition_on_mask
+from mmvis_msts.models.vis.adversarial import (AdversarialInputs,
+                                               AdversarialLoss,
+                                               discriminator_logits)
+
+CHANNELS = 16
 
 
 def build(**kwargs):
     torch.manual_seed(0)
     cfg = dict(
         type='FgBgDiscriminator',
-        in_channels=16,
-        channels=8,
-        head_channels=(8, 16),
-        norm_cfg=dict(type='GN', num_groups=4))
+        in_channels=CHANNELS,
+        channels=16,
+        head_channels=(32, ))
     return MODELS.build(dict(cfg, **kwargs))
 
 
-def make_inputs(num=2, channels=16, size=(15, 22)):
-    """Frames, features at strides 8/16/32 (ceil-halved) and a soft mask."""
+def make_inputs(num=2, size=(15, 22), generator=None):
+    """Frames (stride 1), features at strides 8/16/32 (ceil-halved) and a
+    mask at stride 4, all random."""
     h, w = size
     sizes = [(h, w), ((h + 1) // 2, (w + 1) // 2),
              ((h + 3) // 4, (w + 3) // 4)]
-    frames = torch.randn(num, 3, h, w)
-    feats = [torch.randn(num, channels, *s, requires_grad=True) for s in sizes]
-    mask = torch.rand(num, 1, h, w, requires_grad=True)
+    frames = torch.randn(num, 3, 8 * h, 8 * w, generator=generator)
+    feats = [
+        torch.randn(num, CHANNELS, *s, generator=generator) for s in sizes
+    ]
+    mask = (torch.rand(num, 1, 2 * h, 2 * w, generator=generator)
+            > 0.5).float()
     return frames, feats, mask
 
 
 def test_shapes_and_registry():
     disc = build()
-    assert isinstance(disc, FgBgDiscriminator)
+    assert isinstance(disc, FgBgDiscriminator) and disc.num_levels == 3
     frames, feats, mask = make_inputs()
-    logits = disc(frames, feats, mask)
-    assert logits.shape == (2, 1, 4, 6)
-    # real and fake masks are told apart from the mask channel alone
-    assert (disc(frames, feats, torch.zeros_like(mask)) -
-            logits).abs().max() > 1e-4
+    assert disc(frames, feats, mask).shape == (2, 1, 4, 6)
+
+
+def test_condition_on_mask_splits_every_channel():
+    x = torch.randn(2, 5, 3, 4)
+    mask = torch.rand(2, 1, 3, 4)
+    out = condition_on_mask(x, mask)
+    assert out.shape == (2, 11, 3, 4)
+    torch.testing.assert_close(out[:, :5], x * mask)
+    torch.testing.assert_close(out[:, 5:10], x * (1 - mask))
+    torch.testing.assert_close(out[:, 10:], mask)
+    # an all-foreground mask leaves nothing in the background half: no
+    # channel carries the features independently of the mask
+    assert not condition_on_mask(x, torch.ones_like(mask))[:, 5:10].any()
+
+
+def test_coarse_levels_are_conditioned_too():
+    # the same change of the stride-32 features moves D's output by
+    # different amounts under two masks: the coarse level enters through
+    # the mask, not beside it
+    disc = build().eval()
+    frames, feats, mask = make_inputs()
+    bumped = [*feats[:2], feats[2] + 1]
+    with torch.no_grad():
+        deltas = [
+            disc(frames, bumped, m) - disc(frames, feats, m)
+            for m in (torch.zeros_like(mask), torch.ones_like(mask))
+        ]
+    assert (deltas[0] - deltas[1]).abs().max() > 1e-3
 
 
 def test_gradients_reach_inputs_and_parameters():
     disc = build()
     frames, feats, mask = make_inputs()
+    feats = [f.requires_grad_() for f in feats]
+    mask.requires_grad_()
     disc(frames, feats, mask).mean().backward()
     for name, param in disc.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
@@ -51,35 +87,101 @@ def test_gradients_reach_inputs_and_parameters():
     assert mask.grad.abs().sum() > 0
 
 
-def test_lateral_projection_only_when_widths_differ():
-    assert all(isinstance(conv, nn.Conv2d) for conv in build().lateral_convs)
-    same = build(channels=16)
-    assert all(isinstance(conv, nn.Identity) for conv in same.lateral_convs)
-    frames, feats, mask = make_inputs()
-    assert same(frames, feats, mask).shape == (2, 1, 4, 6)
-
-
 def test_default_parameter_count():
     params = sum(p.numel() for p in FgBgDiscriminator().parameters())
-    # Hand count of the defaults (in_channels 256, channels 64, head
-    # (128, 256), GN): 3x3 stem conv on 3 + 256 + 1 channels with bias (no
-    # norm): 260 * 64 * 9 + 64 = 149,824; two 1x1 laterals 256 -> 64 with
-    # bias: 2 * 16,448; 3x3 convs without bias (they have a norm) plus GN
-    # weight and bias: 64 -> 64: 36,864 + 128, 64 -> 128: 73,728 + 256,
-    # 128 -> 256: 294,912 + 512; 3x3 logits conv 256 -> 1: 2,304 + 1.
-    assert params == (149_824 + 2 * 16_448 + 36_864 + 128 + 73_728 + 256 +
-                      294_912 + 512 + 2_305)  # 591,425, well under 1 M
+    # Hand count of the defaults (C = 256, 3 levels, channels 64, head
+    # (128, 256), GN(1) on every conv but the logits, so those convs have
+    # no bias): 1x1 entries on 2 * (3 + 256) + 1 = 519 and 2 * 256 + 1 = 513
+    # channels: 519 * 64 + 2 * 513 * 64; the stride-8 3x3 conv and two
+    # stride-2 3x3 convs 64 -> 64: 3 * 36,864; head 3x3 convs 64 -> 128 and
+    # 128 -> 256: 73,728 + 294,912; GN weight and bias after each of those
+    # 8 convs: 2 * (3 * 64 + 3 * 64 + 128 + 256); logits 3x3 conv 256 -> 1
+    # with bias: 2,305.
+    assert params == (519 * 64 + 2 * 513 * 64 + 3 * 36_864 + 73_728 + 294_912 +
+                      2 * (6 * 64 + 128 + 256) + 2_305)
 
 
 def test_bad_inputs():
     disc = build()
     frames, feats, mask = make_inputs()
-    assert disc.num_levels == 3
     with pytest.raises(ValueError, match='expected 3 encoder levels'):
         disc(frames, feats[:2], mask)
-    with pytest.raises(ValueError, match=r'\(B\*T, 16, H, W\)'):
+    with pytest.raises(ValueError, match=r'\(2, 16, H, W\)'):
         disc(frames, [feats[0][:, :8], *feats[1:]], mask)
-    with pytest.raises(ValueError, match='stride-8 feature size'):
-        disc(frames[..., :-1], feats, mask)
-    with pytest.raises(ValueError, match='stride-32 features'):
+    with pytest.raises(ValueError, match='level 2 has size'):
         disc(frames, [*feats[:2], feats[2][..., :-1]], mask)
+
+
+MASK_SIZE = 16  # stride 4 of a 64 x 64 frame: 2 x 2 patches at stride 32
+
+
+def disc_masks(num, generator):
+    """GT-like discs at stride 4 and the same discs shifted by 2 pixels and
+    dilated by 1: the "predicted" masks D must tell from the GT."""
+    ys, xs = torch.meshgrid(
+        torch.arange(MASK_SIZE), torch.arange(MASK_SIZE), indexing='ij')
+    cy, cx = torch.randint(4, 12, (2, num, 1, 1), generator=generator)
+    radius = torch.randint(2, 5, (num, 1, 1), generator=generator)
+    real = ((ys - cy)**2 + (xs - cx)**2 <= radius**2).float()[:, None]
+    fake = F.max_pool2d(
+        torch.roll(real, shifts=(2, 2), dims=(2, 3)), 3, stride=1, padding=1)
+    return real, fake
+
+
+def random_batch(num, generator):
+    """Fresh random frames and features, GT discs, shifted-dilated fakes."""
+    frames, feats, _ = make_inputs(num, (8, 8), generator)
+    real, fake = disc_masks(num, generator)
+    return AdversarialInputs(frames=frames, feats=feats, real=real, fake=fake)
+
+
+@pytest.fixture(scope='module')
+def trained():
+    """D trained for 400 steps (BCE) on batches of 8, the learning rate
+    decaying linearly to 0.1x (it settles D's bias): ~4 s on one core."""
+    disc = build()
+    loss = AdversarialLoss(gan_type='bce')
+    optimizer = torch.optim.AdamW(
+        disc.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    scheduler = torch.optim.lr_scheduler.LinearLR(
+        optimizer, 1., 0.1, total_iters=400)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        real, fake = discriminator_logits(disc, random_batch(8, g))
+        total = sum(loss.discriminator_loss(real, fake).values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        scheduler.step()
+    return disc.eval(), loss
+
+
+def test_discriminator_alone_learns_shape_and_placement(trained):
+    # (a): the features and frames are noise, new at every step; only the
+    # masks' shape and placement separate real from fake
+    disc, loss = trained
+    with torch.no_grad():
+        real, fake = discriminator_logits(
+            disc, random_batch(64,
+                               torch.Generator().manual_seed(1)))
+    stats = loss.discriminator_stats(real, fake)
+    accuracy = (stats['disc_acc_real'] + stats['disc_acc_fake']) / 2
+    assert accuracy > 0.8, stats
+    assert stats['disc_margin'] > 0
+
+
+def test_generator_gradient_points_to_the_gt_mask(trained):
+    # (c): minus the generator loss's gradient at the fake mask correlates
+    # with GT minus fake: it grows the mask where GT is and the fake is
+    # not, and shrinks it where the fake covers background
+    disc, loss = trained
+    batch = random_batch(16, torch.Generator().manual_seed(2))
+    fake = batch.fake.clone().requires_grad_()
+    loss.generator_loss(disc(batch.frames, batch.feats, fake)).backward()
+    step = -fake.grad.flatten()
+    target = (batch.real - batch.fake).flatten()
+    corr = torch.corrcoef(torch.stack([step, target]))[0, 1]
+    assert corr > 0.05, corr  # 0.11 measured
+    # the step is larger where only the GT covers a pixel than where only
+    # the fake does
+    assert step[target > 0].mean() > step[target < 0].mean()

@@ -32,8 +32,13 @@ def test_build_and_shapes():
     assert inter_boxes.requires_grad
 
 
-def test_same_base_weights_different_outputs():
-    temporal = build_decoder().eval()
+def test_starts_as_the_seqformer_decoder():
+    # with init_weights (zero output projection of the temporal attention)
+    # and SeqFormer's weights for everything else, the outputs are
+    # SeqFormer's exactly: the block is x + 0
+    temporal = build_decoder()
+    temporal.init_weights()
+    temporal.eval()
     base = build_decoder('SeqFormerDecoder').eval()
     missing, unexpected = temporal.load_state_dict(
         base.state_dict(), strict=False)
@@ -45,7 +50,28 @@ def test_same_base_weights_different_outputs():
         out = temporal(**inputs, reg_branches=reg_branches)
         ref = base(**inputs, reg_branches=reg_branches)
     for x, y in zip(out, ref):
+        assert torch.equal(x, y)
+    # once the output projection has moved, the block changes the outputs
+    with torch.no_grad():
+        for layer in temporal.layers:
+            layer.temporal_attn.attn.out_proj.weight.normal_(std=0.1)
+        out = temporal(**inputs, reg_branches=reg_branches)
+    for x, y in zip(out, ref):
         assert (x - y).abs().max() > 1e-3
+
+
+def test_zero_init_leaves_the_block_trainable():
+    # at step 0 the output projection gets a gradient (its input, the
+    # attention output, is not zero); the layers behind it get theirs from
+    # the next step on
+    decoder = build_decoder()
+    decoder.init_weights()
+    inputs = make_decoder_inputs(num_clips=1, num_frames=3)
+    _, inter_box, _ = decoder(**inputs, reg_branches=make_reg_branches(2))
+    inter_box.square().mean().backward()
+    for layer in decoder.layers[1:]:
+        out_proj = layer.temporal_attn.attn.out_proj
+        assert out_proj.weight.grad.abs().sum() > 0
 
 
 def test_box_queries_attend_across_frames():

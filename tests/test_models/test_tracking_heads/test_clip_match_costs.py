@@ -41,6 +41,38 @@ def test_l2_cost_ignores_absent_frames():
         torch.testing.assert_close(cost[:, j], expected)
 
 
+def test_l2_cost_normalized_over_valid_frames():
+    # one GT track of 4 frames, present in frames 0 and 2; every predicted
+    # box is 0.1 off in cx only, so each valid frame adds 0.01
+    gt = torch.full((1, 4, 4), 0.5)
+    valid = torch.tensor([[True, False, True, False]])
+    pred = gt.clone()
+    pred[..., 0] += 0.1
+    costs = [
+        TASK_UTILS.build(
+            dict(type='ClipBBoxL2Cost',
+                 normalize_valid_frames=norm))(InstanceData(bboxes=pred),
+                                               InstanceData(
+                                                   bboxes=gt, valid=valid))
+        for norm in (False, True)
+    ]
+    # SeqFormer's sum: sqrt(2 * 0.01); normalised: sqrt(4 / 2 * 2 * 0.01),
+    # the cost of the same per-frame error over all 4 frames
+    torch.testing.assert_close(costs[0], torch.tensor([[0.02**0.5]]))
+    torch.testing.assert_close(costs[1], torch.tensor([[0.04**0.5]]))
+    all_valid = TASK_UTILS.build(
+        dict(type='ClipBBoxL2Cost', normalize_valid_frames=True))(
+            InstanceData(bboxes=pred),
+            InstanceData(bboxes=gt, valid=torch.ones(1, 4, dtype=torch.bool)))
+    torch.testing.assert_close(all_valid, costs[1])
+    # absent everywhere: no cost, no division by zero
+    absent = TASK_UTILS.build(
+        dict(type='ClipBBoxL2Cost', normalize_valid_frames=True))(
+            InstanceData(bboxes=pred),
+            InstanceData(bboxes=gt, valid=torch.zeros(1, 4, dtype=torch.bool)))
+    assert absent.item() == 0
+
+
 def test_giou_cost_is_mean_over_frames():
     pred, gt = _tracks(6, 4, 4), _tracks(3, 4, 5)
     cost = TASK_UTILS.build(dict(type='ClipGIoUCost',

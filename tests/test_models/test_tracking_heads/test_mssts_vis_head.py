@@ -238,8 +238,30 @@ def test_foreground_maps():
     assert torch.equal(fg.gt[0], fg.gt[1])
     assert fg.gt[2:].sum() == 0
     assert fg.pred[3:].sum() == 0  # second clip: nothing matched
-    assert ((fg.pred >= 0) & (fg.pred <= 1)).all()
+    # binary, as the GT: thresholded masks of the matched queries
+    assert ((fg.pred == 0) | (fg.pred == 1)).all()
     assert fg.pred.requires_grad
+
+
+def test_foreground_maps_show_confident_unmatched_queries():
+    head = build_head()
+    samples = [make_clip(), make_clip(instances=[])]
+    outs = head(make_feats(6), samples)
+    targets = head.get_targets(outs, samples)
+    fg = head.foreground_maps(outs, targets, num_unmatched=2)
+    # the clip without GT: the 2 best-scoring queries' masks at probability
+    # > 0.5, each weighted by its score (max over classes)
+    scores = outs.cls_scores[-1, 1].sigmoid().amax(-1)
+    best = scores.topk(2).indices
+    masks = head.mask_logits(outs, -1, torch.ones_like(best), best) > 0
+    expected = (masks * scores[best, None, None, None]).amax(0)
+    torch.testing.assert_close(fg.pred[3:, 0], expected.detach())
+    # straight-through: the gradient reaches the mask logits and the scores
+    fg.pred.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for n, p in head.named_parameters() if 'cls_branches' in n)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for n, p in head.named_parameters() if 'controller' in n)
 
 
 def test_predict_per_frame_results():

@@ -15,9 +15,11 @@ import mmvis_msts  # noqa: F401
 REPO = Path(__file__).resolve().parents[3]
 CONFIG_ROOT = REPO / 'configs'
 # configs of this project's method (MS-STS VIS and its SeqFormer base)
+# (the ablation variants have their own test: tests/test_tools/test_ablation)
 LEAF_CONFIGS = sorted(
     p for p in CONFIG_ROOT.rglob('*.py')
-    if not {'_base_', 'benchmarks'} & set(p.relative_to(CONFIG_ROOT).parts))
+    if not {'_base_', 'benchmarks', 'ablation'}
+    & set(p.relative_to(CONFIG_ROOT).parts))
 # other methods' configs, kept to compare against on the same data
 BENCHMARK_CONFIGS = sorted((CONFIG_ROOT / 'benchmarks').glob('*.py'))
 MODEL_BASES = sorted((CONFIG_ROOT / '_base_' / 'models').glob('*.py'))
@@ -195,13 +197,16 @@ MSSTS_PER_LAYER = (
     linear(64, 256))
 # temporal attention of a TemporalAttnDecoder layer: MHA(256) + its LN
 TEMPORAL_ATTN_PER_LAYER = mha(256) + layer_norm(256)
-# FgBgDiscriminator(in_channels=256, channels=64, head_channels=(128, 256),
-# GN): the stem conv on [frame, features, mask] (bias, no norm), two 1x1
-# lateral projections 256 -> 64, the mid conv and two head convs (no bias,
-# GN weight + bias) and the 1-channel logits conv: 591,425.
+# FgBgDiscriminator(in_channels=256, num_levels=3, channels=64,
+# head_channels=(128, 256), GN with one group): 1x1 entries on the
+# mask-conditioned levels [x * M, x * (1 - M), M], x = [frame, E_8] (259
+# channels) or E_16 / E_32 (256); the stride-8 3x3 conv, two stride-2 3x3
+# convs and two head convs (no bias, GN weight + bias); the 1-channel logits
+# conv with bias.
 DISCRIMINATOR = (
-    conv(3 + 256 + 1, 64, 3) + 2 * conv(256, 64, 1) +
-    conv(64, 64, 3, bias=False) + 2 * 64 + conv(64, 128, 3, bias=False) +
+    conv(2 * 259 + 1, 64, 1, bias=False) +
+    2 * conv(2 * 256 + 1, 64, 1, bias=False) + 3 * 2 * 64 + 3 *
+    (conv(64, 64, 3, bias=False) + 2 * 64) + conv(64, 128, 3, bias=False) +
     2 * 128 + conv(128, 256, 3, bias=False) + 2 * 256 + conv(256, 1, 3))
 
 

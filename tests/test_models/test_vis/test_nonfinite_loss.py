@@ -16,7 +16,6 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 # helpers of the MSSTSVIS tests (same folder; pytest puts it on sys.path)
 from test_mssts_vis import build_model, cfg, draw_clip  # noqa: F401
 
-from mmvis_msts.models.vis import mssts_vis
 from mmvis_msts.models.vis.loss_guard import (SKIPPED_STEPS_KEY,
                                               NonFiniteLossError)
 
@@ -137,14 +136,14 @@ def test_unknown_mode_is_refused(cfg):  # noqa: F811
 def test_adversarial_nan_in_discriminator_loss_stops_before_any_update(
         cfg, message_hub, monkeypatch):  # noqa: F811
     model, optim_wrapper = adversarial_model_and_wrapper(cfg)
-    discriminator_losses = mssts_vis.discriminator_losses
+    discriminator_loss = model.loss_adv.discriminator_loss
 
-    def poisoned(discriminator, adv):
-        losses = discriminator_losses(discriminator, adv)
+    def poisoned(real, fake):
+        losses = discriminator_loss(real, fake)
         losses['loss_disc_fake'] = losses['loss_disc_fake'] * math.nan
         return losses
 
-    monkeypatch.setattr(mssts_vis, 'discriminator_losses', poisoned)
+    monkeypatch.setattr(model.loss_adv, 'discriminator_loss', poisoned)
     weights = snapshot(model)
     with pytest.raises(
             NonFiniteLossError,
@@ -157,10 +156,13 @@ def test_adversarial_nan_in_discriminator_loss_stops_before_any_update(
 
 def test_adversarial_inf_adv_loss_skips_the_model_update(
         cfg, message_hub, monkeypatch):  # noqa: F811
+    # the generator term on from the start (the config warms D up first)
     model, optim_wrapper = adversarial_model_and_wrapper(
-        cfg, nonfinite_loss='skip')
-    generator_loss = mssts_vis.generator_loss
-    monkeypatch.setattr(mssts_vis, 'generator_loss',
+        cfg,
+        nonfinite_loss='skip',
+        loss_adv=dict(cfg.model.loss_adv, warmup_iters=0, ramp_iters=0))
+    generator_loss = model.loss_adv.generator_loss
+    monkeypatch.setattr(model.loss_adv, 'generator_loss',
                         lambda *args: generator_loss(*args) * math.inf)
     weights = snapshot(model)
     assert model.train_step(clips_batch(), optim_wrapper) == {}
