@@ -28,8 +28,8 @@ from mmengine.config import DictAction
 from mmengine.runner import set_random_seed
 from tqdm import tqdm
 
-from mmvis_msts.apis import (DecodedFrames, VideoFrames, VideoInputError,
-                             inference_video, init_model, with_dense_masks)
+from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
+                             init_model, with_dense_masks)
 from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.evaluation import ytvis_results
 
@@ -131,7 +131,7 @@ def main() -> None:
     print(f'Wrote {len(result)} frames ({width}x{height}, {fps:g} fps) to '
           f'{args.out}')
     if args.out_json:
-        tracks = ytvis_results(DecodedFrames(result))
+        tracks = ytvis_results(result)
         mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.out_json)))
         mmengine.dump(tracks, args.out_json, file_format='json')
         print(f'Wrote {len(tracks)} tracks (YouTube-VIS results) to '

@@ -1,9 +1,8 @@
-from .inference import (DecodedFrames, VideoFrames, VideoInputError,
-                        build_inference_pipeline, inference_video, init_model,
+from .inference import (VideoFrames, VideoInputError, build_inference_pipeline,
+                        inference_video, init_model, preprocess_clip,
                         with_dense_masks)
 
 __all__ = [
-    'DecodedFrames', 'VideoFrames', 'VideoInputError',
-    'build_inference_pipeline', 'inference_video', 'init_model',
-    'with_dense_masks'
+    'VideoFrames', 'VideoInputError', 'build_inference_pipeline',
+    'inference_video', 'init_model', 'preprocess_clip', 'with_dense_masks'
 ]

@@ -16,7 +16,7 @@ Examples:
     >>> # a long video window by window: masks kept as RLE
     >>> result = inference_video(model, 'long.mp4', window=20, stride=10)
     >>> masks = with_dense_masks(result[0]).pred_track_instances.masks
-    >>> tracks = ytvis_results(DecodedFrames(result))
+    >>> tracks = ytvis_results(result)  # reads the RLEs as they are
 """
 import copy
 import os
@@ -281,8 +281,12 @@ def build_inference_pipeline(cfg: Config) -> Compose:
     return Compose(pipeline)
 
 
-def _packed_frames(frames: VideoFrames, pipeline: Compose, video_id: int,
-                   bar: tqdm) -> Iterator[Tuple[torch.Tensor, DetDataSample]]:
+def _packed_frames(
+    frames: VideoFrames,
+    pipeline: Compose,
+    video_id: int,
+    bar: Optional[tqdm] = None
+) -> Iterator[Tuple[torch.Tensor, DetDataSample]]:
     """Frames through the test pipeline, one at a time.
 
     Yields:
@@ -295,8 +299,48 @@ def _packed_frames(frames: VideoFrames, pipeline: Compose, video_id: int,
         sample = packed['data_samples'][0]
         sample.set_metainfo(
             dict(video_length=len(frames), ori_video_length=len(frames)))
-        bar.update()
+        if bar is not None:
+            bar.update()
         yield packed['inputs'], sample
+
+
+def _preprocess(
+    model: nn.Module, items: Sequence[Tuple[torch.Tensor, DetDataSample]]
+) -> Tuple[torch.Tensor, TrackDataSample]:
+    """Packed frames of one clip through the model's data preprocessor.
+
+    Returns:
+        tuple[Tensor, TrackDataSample]: (1, T, 3, H, W) normalised, padded
+        frames and their clip (``batch_input_shape`` set).
+    """
+    inputs, samples = zip(*items)
+    # T frames of (1, 3, H', W') -> one clip (T, 3, H', W')
+    data = model.data_preprocessor(
+        dict(inputs=[torch.cat(inputs)], data_samples=[track_sample(samples)]),
+        False)
+    return data['inputs'], data['data_samples'][0]
+
+
+def preprocess_clip(model: nn.Module,
+                    video: VideoInput,
+                    video_id: int = 0) -> Tuple[torch.Tensor, TrackDataSample]:
+    """All frames of a short clip as ``model.predict_head_outputs`` takes
+    them: the config's test pipeline, then the model's data preprocessor,
+    as the clip-wise mode of :func:`inference_video` prepares a window.
+
+    Args:
+        model (nn.Module): A model from :func:`init_model`.
+        video (str | PathLike | Sequence[np.ndarray] | VideoFrames): The
+            clip (see :class:`VideoFrames`); all its frames are held.
+        video_id (int): ``video_id`` of the frames. Defaults to 0.
+
+    Returns:
+        tuple[Tensor, TrackDataSample]: (1, T, 3, H, W) frames and their
+        clip.
+    """
+    frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
+    pipeline = build_inference_pipeline(model.cfg)
+    return _preprocess(model, list(_packed_frames(frames, pipeline, video_id)))
 
 
 def inference_video(model: nn.Module,
@@ -316,7 +360,9 @@ def inference_video(model: nn.Module,
     COCO RLE, so the memory does not grow with T.
 
     Args:
-        model (nn.Module): A model from :func:`init_model`.
+        model (nn.Module): A model from :func:`init_model`, or from
+            ``mmvis_msts.deploy.init_ort_model`` to run the network in
+            onnxruntime (docs/deployment.md).
         video (str | PathLike | Sequence[np.ndarray] | VideoFrames): A
             video file, a frame folder or a list of (H, W, 3) BGR frames
             (see :class:`VideoFrames`).
@@ -374,12 +420,7 @@ def inference_video(model: nn.Module,
 
         def preprocessed_windows():
             for items, last in iter_windows(packed, size, step):
-                inputs, samples = zip(*items)
-                data = model.data_preprocessor(
-                    dict(
-                        inputs=[torch.cat(inputs)],
-                        data_samples=[track_sample(samples)]), False)
-                yield data['inputs'], data['data_samples'][0], last
+                yield (*_preprocess(model, items), last)
 
         return track_sample(
             model.predict_clip_wise(
@@ -406,26 +447,3 @@ def with_dense_masks(frame: DetDataSample) -> DetDataSample:
     decoded = frame.clone()
     decoded.pred_track_instances = dense
     return decoded
-
-
-class DecodedFrames(Sequence):
-    """The frames of a result, each decoded (:func:`with_dense_masks`)
-    only while it is read, e.g. by ``ytvis_results``.
-
-    Args:
-        result (TrackDataSample): A result of :func:`inference_video`.
-    """
-
-    def __init__(self, result: TrackDataSample) -> None:
-        self._frames = result.video_data_samples
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def __getitem__(self, index: int) -> DetDataSample:
-        return with_dense_masks(self._frames[index])
-
-    @property
-    def video_data_samples(self) -> 'DecodedFrames':
-        """The frames, as a ``TrackDataSample`` gives them."""
-        return self

@@ -205,7 +205,10 @@ def ms_deform_attn(value: Tensor,
     CPU and CUDA tensors run the compiled kernel (CPU float16/bfloat16 are
     computed in float32 and cast back). Without a kernel for the device
     (extension not built, built without CUDA, other devices) it runs
-    :func:`ms_deform_attn_pytorch` and warns once.
+    :func:`ms_deform_attn_pytorch` and warns once. During an ONNX export
+    it runs the reference too, without a warning: ONNX has no symbol for
+    the kernel, and the reference exports as ``GridSample`` (opset >= 16,
+    see docs/deployment.md).
 
     Args:
         value (Tensor): (B*T, S, M, Dh) values of all levels, flattened.
@@ -219,6 +222,9 @@ def ms_deform_attn(value: Tensor,
     Returns:
         Tensor: (B*T, Lq, M * Dh) weighted sums of the sampled values.
     """
+    if torch.onnx.is_in_onnx_export():
+        return ms_deform_attn_pytorch(value, spatial_shapes,
+                                      sampling_locations, attention_weights)
     missing = _missing_kernel(value.device)
     if missing is not None:
         global _fallback_warned

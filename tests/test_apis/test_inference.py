@@ -234,8 +234,8 @@ def test_clip_wise_stream_matches_the_model_window_loop(model):
     preprocessed video (test_cfg), and ytvis_results reads them."""
     from mmdet.structures import TrackDataSample
 
-    from mmvis_msts.apis import (DecodedFrames, build_inference_pipeline,
-                                 with_dense_masks)
+    from mmvis_msts.apis import build_inference_pipeline, with_dense_masks
+    from mmvis_msts.models.utils import track_sample
     frames = moving_shapes(7)
     result = inference_video(model, frames, window=3, stride=2)
     assert len(result) == 7
@@ -266,7 +266,8 @@ def test_clip_wise_stream_matches_the_model_window_loop(model):
         assert torch.equal(got.masks, want.masks)
         assert torch.equal(got.instances_id, want.instances_id)
         torch.testing.assert_close(got.scores, want.scores)
-    tracks = ytvis_results(DecodedFrames(result))
+    tracks = ytvis_results(result)  # the RLEs as they are
+    assert tracks == ytvis_results(track_sample(dense))
     assert len(tracks) == len({
         i
         for f in dense

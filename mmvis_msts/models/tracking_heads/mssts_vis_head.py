@@ -195,7 +195,9 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
             mlvl_memory[:self.mask_head.num_levels]).unflatten(
                 0, (len(batch_data_samples), num_frames))
         input_w = img_metas[0]['batch_input_shape'][1]
-        mask_feat_stride = int(round(input_w / mask_feats.size(-1)))
+        # int(): a size is a tensor while tracing (ONNX export), and the
+        # stride is a constant of the clip's layout
+        mask_feat_stride = int(round(input_w / int(mask_feats.size(-1))))
         return VISHeadOutputs(
             cls_scores=torch.stack([
                 branch(query)
