@@ -63,8 +63,8 @@ def parse_args() -> argparse.Namespace:
         '--window',
         type=int,
         help='frames per window of the clip-wise mode (videos longer than '
-        'one window run window by window); default: the config\'s '
-        'test_cfg')
+        'one window run window by window; 0: the whole video in one pass); '
+        'default: the config\'s test_cfg')
     parser.add_argument(
         '--stride',
         type=int,

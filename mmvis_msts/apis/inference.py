@@ -372,7 +372,8 @@ def inference_video(model: nn.Module,
             preprocessing. Defaults to False.
         window (int, optional): Frames per window; overrides the config's
             ``clip_window`` (videos longer than one window then run
-            clip-wise, unless ``clip_mode_min_frames`` says otherwise).
+            clip-wise, unless ``clip_mode_min_frames`` says otherwise);
+            0 runs the video in one pass, whatever its length.
             Defaults to None (the config's settings).
         stride (int, optional): Frames between window starts, with
             ``window`` only. Defaults to ``window // 2``.
@@ -391,7 +392,11 @@ def inference_video(model: nn.Module,
     """
     frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
     test_cfg = dict(model.track_head.test_cfg)
-    if window is not None:
+    if window == 0:
+        if stride is not None:
+            raise ValueError('stride needs a window (window=0: whole video)')
+        test_cfg.update(clip_window=None)
+    elif window is not None:
         test_cfg.update(clip_window=window, clip_stride=stride)
     elif stride is not None:
         raise ValueError('stride needs a window')
@@ -405,17 +410,13 @@ def inference_video(model: nn.Module,
     packed = _packed_frames(frames, pipeline, video_id, bar)
     with bar, torch.no_grad():
         if windows is None:
-            inputs, samples = zip(*packed)
-            for sample in samples:
+            items = list(packed)
+            for _, sample in items:
                 sample.set_metainfo(
-                    dict(
-                        video_length=len(samples),
-                        ori_video_length=len(samples)))
-            # T frames of (1, 3, H', W') -> one video (T, 3, H', W')
-            data = dict(
-                inputs=[torch.cat(inputs)],
-                data_samples=[track_sample(samples)])
-            return model.test_step(data)[0]
+                    dict(video_length=len(items), ori_video_length=len(items)))
+            inputs, video = _preprocess(model, items)
+            # one pass, even where the config's test_cfg would window it
+            return model.predict_whole(inputs, [video])[0]
         size, step = windows
 
         def preprocessed_windows():

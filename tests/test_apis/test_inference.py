@@ -88,7 +88,8 @@ def test_frame_folder_is_read_in_natural_order(clip):
 
 
 def run_recording_inputs(model, video, monkeypatch) -> tuple:
-    """``inference_video`` and the (1, T, 3, H', W') tensor ``predict`` got.
+    """``inference_video`` and the (1, T, 3, H', W') tensor the model's
+    one-pass predict (``predict_whole``) got.
 
     Random weights make every mask the whole frame whatever it shows, so
     the predictions alone would not tell frames apart: the tests compare
@@ -96,12 +97,13 @@ def run_recording_inputs(model, video, monkeypatch) -> tuple:
     """
     fed = []
 
-    def predict(inputs, data_samples, rescale=True):
+    def predict_whole(inputs, data_samples, rescale=True):
         fed.append(inputs)
-        return type(model).predict(model, inputs, data_samples, rescale)
+        return type(model).predict_whole(model, inputs, data_samples,
+                                         rescale)
 
     with monkeypatch.context() as patch:
-        patch.setattr(model, 'predict', predict)
+        patch.setattr(model, 'predict_whole', predict_whole)
         result = inference_video(model, video, video_id=3)
     return result, fed[0]
 
@@ -275,3 +277,28 @@ def test_clip_wise_stream_matches_the_model_window_loop(model):
     })
     with pytest.raises(ValueError, match='stride needs a window'):
         inference_video(model, frames, stride=2)
+
+
+def test_config_windows_switch_on_past_their_length(model):
+    """A ``clip_window`` in the config runs longer videos clip-wise (masks
+    as RLE) without any argument; ``window=0`` runs them in one pass, as a
+    config without clip-wise settings does."""
+    frames = moving_shapes(7)
+    saved = model.track_head.test_cfg
+    try:
+        model.track_head.test_cfg = dict(saved, clip_window=None)
+        expected = inference_video(model, frames)
+        model.track_head.test_cfg = dict(saved, clip_window=3, clip_stride=2)
+        clip = inference_video(model, frames)
+        whole = inference_video(model, frames, window=0)
+        short = inference_video(model, frames[:3])
+    finally:
+        model.track_head.test_cfg = saved
+    assert all('masks_rle' in f.pred_track_instances for f in clip)
+    assert all('masks' in f.pred_track_instances for f in short)
+    for got, want in zip(whole, expected):
+        got, want = got.pred_track_instances, want.pred_track_instances
+        assert torch.equal(got.masks, want.masks)
+        assert torch.equal(got.instances_id, want.instances_id)
+    with pytest.raises(ValueError, match='stride needs a window'):
+        inference_video(model, frames, window=0, stride=2)

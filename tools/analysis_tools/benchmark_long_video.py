@@ -108,7 +108,8 @@ def worker(args: argparse.Namespace) -> None:
     model = init_model(args.config)
     video = SyntheticVideo(args.frames, *args.size)
     rss_before = max_rss_mib()
-    window = args.window if args.worker == 'clip' else None
+    # window 0: one pass, whatever the config's clip-wise settings
+    window = args.window if args.worker == 'clip' else 0
     stride = args.stride if args.worker == 'clip' else None
     start = time.perf_counter()
     result = inference_video(model, video, window=window, stride=stride)

@@ -122,4 +122,15 @@ model = dict(
                         normalize_valid_frames=False),
                     dict(type='ClipGIoUCost', weight=2.0)
                 ])),
-        test_cfg=dict(max_per_video=10, mask_thr=0.5, drop_empty=True)))
+        # Videos of up to clip_window frames run in one pass, the paper's
+        # protocol (YouTube-VIS videos are 3-6 s at every 5th frame of 30
+        # fps: about 18-36 frames); longer ones run clip-wise in windows of
+        # 36 frames every 18, in memory that does not grow with their
+        # length (docs/inference.md, section 4; clip_window=None: always
+        # one pass).
+        test_cfg=dict(
+            max_per_video=10,
+            mask_thr=0.5,
+            drop_empty=True,
+            clip_window=36,
+            clip_stride=18)))

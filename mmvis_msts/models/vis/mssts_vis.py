@@ -319,22 +319,42 @@ class MSSTSVIS(BaseMOTModel):
         head = unwrap_model(self.track_head)
         windows = clip_settings(head.test_cfg, inputs.size(1))
         if windows is None:
-            video_results = head.predict_by_feat(
-                self.predict_head_outputs(inputs, data_samples), data_samples,
-                rescale)
-            for sample, frame_results in zip(data_samples, video_results):
-                for frame_id, pred in enumerate(frame_results):
-                    sample[frame_id].pred_track_instances = pred
-        else:
-            window, stride = windows
-            for b, sample in enumerate(data_samples):
-                clips = ((inputs[b:b + 1,
-                                 inds], track_sample(sample[i]
-                                                     for i in inds), last)
-                         for inds, last in iter_windows(
-                             range(len(sample)), window, stride))
-                # the frames of ``sample`` get their predictions in place
-                deque(self.predict_clip_wise(clips, stride, rescale), 0)
+            return self.predict_whole(inputs, data_samples, rescale)
+        window, stride = windows
+        for b, sample in enumerate(data_samples):
+            clips = ((inputs[b:b + 1,
+                             inds], track_sample(sample[i]
+                                                 for i in inds), last)
+                     for inds, last in iter_windows(
+                         range(len(sample)), window, stride))
+            # the frames of ``sample`` get their predictions in place
+            deque(self.predict_clip_wise(clips, stride, rescale), 0)
+        return [
+            track_sample(sample[i] for i in range(len(sample)))
+            for sample in data_samples
+        ]
+
+    def predict_whole(self,
+                      inputs: Tensor,
+                      data_samples: TrackSampleList,
+                      rescale: bool = True) -> TrackSampleList:
+        """Segment each video in one pass, whatever its length.
+
+        Args:
+            inputs (Tensor): (B, T, C, H, W), all frames of each video.
+            data_samples (list[TrackDataSample]): B videos.
+            rescale (bool): Masks at the original frame size.
+
+        Returns:
+            list[TrackDataSample]: As :meth:`predict`.
+        """
+        head = unwrap_model(self.track_head)
+        video_results = head.predict_by_feat(
+            self.predict_head_outputs(inputs, data_samples), data_samples,
+            rescale)
+        for sample, frame_results in zip(data_samples, video_results):
+            for frame_id, pred in enumerate(frame_results):
+                sample[frame_id].pred_track_instances = pred
         return [
             track_sample(sample[i] for i in range(len(sample)))
             for sample in data_samples

@@ -22,9 +22,14 @@ def model():
 
 
 def run(model, data, **clip_cfg):
-    """Predict with the head's test_cfg extended by ``clip_cfg``."""
+    """Predict with the head's test_cfg extended by ``clip_cfg`` (the
+    config's own window settings replaced)."""
     saved = model.track_head.test_cfg
-    model.track_head.test_cfg = dict(saved, **clip_cfg)
+    model.track_head.test_cfg = {
+        **saved, 'clip_window': None,
+        'clip_stride': None,
+        **clip_cfg
+    }
     try:
         with torch.no_grad():
             return model.predict(**copy.deepcopy(data))[0]
