@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
+from video_fixtures import moving_shapes
 
 from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
                              init_model)
@@ -18,19 +19,6 @@ CONFIG = 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 H, W = 64, 96
 # natural order 2 < 10 < 11, lexicographic 10 < 11 < 2
 FRAME_NAMES = ('frame_1.png', 'frame_2.png', 'frame_10.png', 'frame_11.png')
-
-
-def moving_shapes(num_frames: int, size=(H, W)) -> List[np.ndarray]:
-    """Frames (H, W, 3) BGR of a disc and a square moving apart."""
-    h, w = size
-    frames = []
-    for t in range(num_frames):
-        frame = np.full((h, w, 3), 40, dtype=np.uint8)
-        cv2.circle(frame, (20 + 6 * t, 30), 12, (0, 190, 250), -1)
-        cv2.rectangle(frame, (60 - 4 * t, 10), (80 - 4 * t, 30), (250, 90, 0),
-                      -1)
-        frames.append(frame)
-    return frames
 
 
 def write_mp4(path: Path, frames: List[np.ndarray], fps: float = 8) -> None:
@@ -99,8 +87,7 @@ def run_recording_inputs(model, video, monkeypatch) -> tuple:
 
     def predict_whole(inputs, data_samples, rescale=True):
         fed.append(inputs)
-        return type(model).predict_whole(model, inputs, data_samples,
-                                         rescale)
+        return type(model).predict_whole(model, inputs, data_samples, rescale)
 
     with monkeypatch.context() as patch:
         patch.setattr(model, 'predict_whole', predict_whole)

@@ -4,10 +4,8 @@ Each export traces the tiny config with random weights (seed 0) for clips of
 a few 64x96 frames; a session-scoped cache exports each clip length once.
 The test modules skip themselves without onnx and onnxruntime.
 """
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from mmengine.runner import set_random_seed
@@ -16,18 +14,6 @@ from mmvis_msts.apis import init_model
 
 CONFIG = 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
 H, W = 64, 96
-
-
-def moving_shapes(num_frames: int) -> List[np.ndarray]:
-    """Frames (H, W, 3) BGR of a disc and a square moving apart."""
-    frames = []
-    for t in range(num_frames):
-        frame = np.full((H, W, 3), 40, dtype=np.uint8)
-        cv2.circle(frame, (20 + 6 * t, 30), 12, (0, 190, 250), -1)
-        cv2.rectangle(frame, (60 - 4 * t, 10), (80 - 4 * t, 30), (250, 90, 0),
-                      -1)
-        frames.append(frame)
-    return frames
 
 
 @pytest.fixture(scope='session')

@@ -5,7 +5,8 @@ the network step differs, so the tracks must agree.
 """
 import pytest
 import torch
-from conftest import CONFIG, moving_shapes
+from conftest import CONFIG
+from video_fixtures import moving_shapes
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
