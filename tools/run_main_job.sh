@@ -43,13 +43,14 @@ declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 
 # How long each stage usually takes on 2 CPU cores with the default config:
-# docs/main_job.md's last run on a quiet machine (data 5-13 s, train 832 s,
-# test 19 s, render 5 s: 861 s) and a new user's run in a fresh clone (train
-# 1,226 s, 22 min in all); the set-up as measured in tools/setup_env.sh's
-# header. A machine shared with other jobs takes longer.
+# docs/main_job.md's runs: on a quiet machine before issue 11's
+# discriminator (data 5-13 s, train 832 s, test 19 s, render 5 s: 861 s), a
+# new user's fresh clone then (train 1,226 s), and the current config beside
+# a benchmark job (train 1,938 s, 34 min in all); the set-up as measured in
+# tools/setup_env.sh's header. A machine shared with other jobs takes longer.
 declare -A USUAL=(
-  [train]="about 14-21 min (832 s on a quiet machine, 1,226 s in a fresh clone)"
-  [test]="about 20 s (19 s measured)"
+  [train]="about 14-32 min (832 s on a quiet machine before the new discriminator, 1,938 s now beside another job)"
+  [test]="about 20-30 s (19 s and 32 s measured)"
   [render]="about 5 s"
 )
 SETUP_COLD="about 18 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
@@ -77,7 +78,7 @@ printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
 printf '  %-6s: %s\n' \
   data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
   train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
-  total "about 15-22 min after the set-up (861 s quiet, 22 min in a fresh clone)"
+  total "about 15-34 min after the set-up (861 s quiet before the new discriminator, 34 min now beside another job)"
 [[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
    $# -eq 0 ]] ||
   log "(figures for the default config and options; this run: $CONFIG $*)"
