@@ -123,7 +123,21 @@ def worker(args: argparse.Namespace) -> None:
                 rss_before_mib=round(rss_before, 1),
                 fps=round(len(result) / seconds, 3),
                 seconds=round(seconds, 2),
+                results_mib=round(results_mib(result), 1),
                 load_avg=round(os.getloadavg()[0], 2))))
+
+
+def results_mib(result) -> float:
+    """Memory of the masks the result holds for the caller: the RLE
+    strings (clip-wise) or the bool masks (whole video), in MiB."""
+    total = 0
+    for frame in result.video_data_samples:
+        pred = frame.pred_track_instances
+        if 'masks_rle' in pred:
+            total += sum(len(rle['counts']) for rle in pred.masks_rle)
+        else:
+            total += pred.masks.numel()  # bool: one byte each
+    return total / 2**20
 
 
 def run_one(args: argparse.Namespace, mode: str, frames: int) -> Dict:
@@ -162,8 +176,8 @@ def markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         f'`{osp.basename(args.config)}`, random weights, {h}x{w} frames; '
         f'clip-wise: window {args.window}, stride {args.stride}.', '',
         '| mode | frames | peak RSS (MiB) | RSS before inference (MiB) | '
-        'peak / peak at shortest | frames/s | load average |',
-        '|---|---|---|---|---|---|---|'
+        'peak / peak at shortest | masks held in the result (MiB) | '
+        'frames/s | load average |', '|---|---|---|---|---|---|---|---|'
     ]
     for mode in args.modes:
         runs = [r for r in rows if r['mode'] == mode]
@@ -172,11 +186,12 @@ def markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         for r in runs:
             if 'failed' in r:
                 lines.append(f"| {mode} | {r['frames']} | failed (exit "
-                             f"status {r['failed']}) | | | | |")
+                             f"status {r['failed']}) | | | | | |")
                 continue
             lines.append(f"| {mode} | {r['frames']} | {r['peak_rss_mib']} | "
                          f"{r['rss_before_mib']} | "
-                         f"{r['peak_rss_mib'] / base:.2f} | {r['fps']} | "
+                         f"{r['peak_rss_mib'] / base:.2f} | "
+                         f"{r.get('results_mib', '')} | {r['fps']} | "
                          f"{r.get('load_avg', '')} |")
     return '\n'.join(lines) + '\n'
 
