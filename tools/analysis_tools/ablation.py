@@ -39,6 +39,8 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
+from mmvis_msts.engine.atomic_files import write_text_atomic
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'ablation')
 # table order; each name is a config file of configs/ablation/
@@ -190,10 +192,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
             for name in METRICS
         })
     # written last and atomically: a result.json is a finished run
-    tmp = osp.join(work_dir, RESULT + '.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, osp.join(work_dir, RESULT))
+    write_text_atomic(osp.join(work_dir, RESULT), json.dumps(result, indent=1))
     return result
 
 

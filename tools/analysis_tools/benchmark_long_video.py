@@ -33,6 +33,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from mmvis_msts.engine.atomic_files import write_text_atomic
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODES = ('whole', 'clip')
 
@@ -164,9 +166,7 @@ def run_one(args: argparse.Namespace, mode: str, frames: int) -> Dict:
     else:
         row = json.loads(proc.stdout.strip().splitlines()[-1])
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(row, f)
-    os.replace(path + '.tmp', path)
+    write_text_atomic(path, json.dumps(row))
     return row
 
 

@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
+from mmvis_msts.engine.atomic_files import write_text_atomic
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_KEYS = ('mAP', 'mAP_50', 'mAP_75', 'AR@1', 'AR@10')
 
@@ -127,7 +129,9 @@ def run_worker(args: argparse.Namespace) -> None:
             key.rsplit('segm_', 1)[-1]: round(float(value), 4)
             for key, value in metrics.items()
         })
-    write_json(result, result_path(args.out_dir, args.worker))
+    # atomic: a killed run leaves no half-written result
+    write_text_atomic(
+        result_path(args.out_dir, args.worker), json.dumps(result, indent=2))
 
 
 def safe_name(mode: str) -> str:
@@ -138,14 +142,6 @@ def safe_name(mode: str) -> str:
 
 def result_path(out_dir: str, mode: str) -> str:
     return osp.join(out_dir, f'{safe_name(mode)}.json')
-
-
-def write_json(result: dict, path: str) -> None:
-    """Write atomically: a killed run leaves no half-written result."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, path)
 
 
 def markdown_table(results: List[dict]) -> str:
