@@ -1,4 +1,4 @@
-"""Synthetic video frames shared by the inference tests."""
+"""Synthetic video frames shared by the inference and deployment tests."""
 from typing import List, Tuple
 
 import cv2

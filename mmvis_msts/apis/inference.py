@@ -321,6 +321,28 @@ def _preprocess(
     return data['inputs'], data['data_samples'][0]
 
 
+def preprocess_clip(model: nn.Module,
+                    video: VideoInput,
+                    video_id: int = 0) -> Tuple[torch.Tensor, TrackDataSample]:
+    """All frames of a short clip as ``model.predict_head_outputs`` takes
+    them: the config's test pipeline, then the model's data preprocessor,
+    as the clip-wise mode of :func:`inference_video` prepares a window.
+
+    Args:
+        model (nn.Module): A model from :func:`init_model`.
+        video (str | PathLike | Sequence[np.ndarray] | VideoFrames): The
+            clip (see :class:`VideoFrames`); all its frames are held.
+        video_id (int): ``video_id`` of the frames. Defaults to 0.
+
+    Returns:
+        tuple[Tensor, TrackDataSample]: (1, T, 3, H, W) frames and their
+        clip.
+    """
+    frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
+    pipeline = build_inference_pipeline(model.cfg)
+    return _preprocess(model, list(_packed_frames(frames, pipeline, video_id)))
+
+
 def inference_video(model: nn.Module,
                     video: VideoInput,
                     video_id: int = 0,
@@ -338,7 +360,9 @@ def inference_video(model: nn.Module,
     COCO RLE, so the memory does not grow with T.
 
     Args:
-        model (nn.Module): A model from :func:`init_model`.
+        model (nn.Module): A model from :func:`init_model`, or from
+            ``mmvis_msts.deploy.init_ort_model`` to run the network in
+            onnxruntime (docs/deployment.md).
         video (str | PathLike | Sequence[np.ndarray] | VideoFrames): A
             video file, a frame folder or a list of (H, W, 3) BGR frames
             (see :class:`VideoFrames`).

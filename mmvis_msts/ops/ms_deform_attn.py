@@ -207,7 +207,8 @@ def ms_deform_attn(value: Tensor,
     (extension not built, built without CUDA, other devices) it runs
     :func:`ms_deform_attn_pytorch` and warns once. During an ONNX export
     it runs the reference too, without a warning: ONNX has no symbol for
-    the kernel, and the reference exports as ``GridSample`` (opset >= 16).
+    the kernel, and the reference exports as ``GridSample`` (opset >= 16,
+    see docs/deployment.md).
 
     Args:
         value (Tensor): (B*T, S, M, Dh) values of all levels, flattened.

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .base_vis_head import BaseVISHead
 from .vis_records import VISHeadOutputs
-from .vis_transformer import VISTransformerMixin
+from .vis_transformer import VISTransformerMixin, frame_sizes
 
 
 @MODELS.register_module()
@@ -119,8 +119,11 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         # split into query_pos and query in pre_decoder
         self.query_embedding = nn.Embedding(self.num_queries,
                                             self.embed_dims * 2)
+        # zeros, not torch.empty: init_weights draws it, but a model built
+        # without init_weights (init_model without a checkpoint) would keep
+        # whatever the allocator held, NaN and inf included
         self.level_embed = nn.Parameter(
-            torch.empty(self.num_feature_levels, self.embed_dims))
+            torch.zeros(self.num_feature_levels, self.embed_dims))
         self.reference_points_fc = nn.Linear(self.embed_dims, 2)
         num_layers = self.decoder.num_layers
         # separate (not shared) branches per layer, initialised identically,
@@ -179,6 +182,9 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         if x[0].size(0) != len(img_metas):
             raise ValueError(f'features hold {x[0].size(0)} frames but the '
                              f'data samples {len(img_metas)}')
+        # the same T, but from the features' shape: a traced export then
+        # takes any number of frames (export_onnx(dynamic_frames=True))
+        num_frames = x[0].size(0) // len(batch_data_samples)
         outs = self.forward_transformer(x, img_metas, num_frames)
         mlvl_memory = self._memory_to_maps(outs['memory'],
                                            outs['spatial_shapes'])
@@ -210,9 +216,8 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
             mask_feats=mask_feats,
             mask_feat_stride=mask_feat_stride,
             mask_out_stride=mask_feat_stride // self.mask_head.upsample_factor,
-            img_sizes=x[0].new_tensor([
-                meta['img_shape'][1::-1] for meta in img_metas
-            ]).view(len(batch_data_samples), num_frames, 2),
+            img_sizes=frame_sizes(img_metas, x[0], xy=True).view(
+                len(batch_data_samples), num_frames, 2),
             mlvl_memory=mlvl_memory)
 
     def mask_logits(self, head_outs: VISHeadOutputs, layer_id: int,

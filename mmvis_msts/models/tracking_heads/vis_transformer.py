@@ -13,6 +13,34 @@ from mmdet.models.detectors.deformable_detr import DeformableDETR
 from torch import Tensor
 
 
+def frame_sizes(img_metas: List[dict],
+                like: Tensor,
+                xy: bool = False) -> Tensor:
+    """The unpadded ``img_shape`` of every frame as a tensor.
+
+    Frames of one size (every clip of one video) give one row expanded to
+    ``like.size(0)`` rows: a traced ONNX export then takes the number of
+    rows, and with it T, from the features instead of baking the metas'
+    count in as a constant (``export_onnx(dynamic_frames=True)``).
+
+    Args:
+        img_metas (list[dict]): B*T frame metas, clip-major.
+        like (Tensor): (B*T, ...) tensor of the frames, for the row count,
+            dtype and device.
+        xy (bool): (w, h) instead of (h, w). Defaults to False.
+
+    Returns:
+        Tensor: (B*T, 2) sizes in ``like``'s dtype.
+    """
+    sizes = [
+        tuple(meta['img_shape'][1::-1] if xy else meta['img_shape'][:2])
+        for meta in img_metas
+    ]
+    if len(set(sizes)) == 1:
+        return like.new_tensor(sizes[:1]).expand(like.size(0), 2).contiguous()
+    return like.new_tensor(sizes)
+
+
 class VISTransformerMixin:
     """``pre_transformer -> forward_encoder -> pre_decoder ->
     forward_decoder``, passing keyword dicts between the stages, as mmdet's
@@ -64,7 +92,7 @@ class VISTransformerMixin:
         feat0 = mlvl_feats[0]
         input_h, input_w = img_metas[0]['batch_input_shape']
         # (B*T, 2) unpadded (h, w) of every frame
-        hw = feat0.new_tensor([meta['img_shape'][:2] for meta in img_metas])
+        hw = frame_sizes(img_metas, feat0)
         rows = torch.arange(input_h, device=feat0.device)
         cols = torch.arange(input_w, device=feat0.device)
         # True on padding, as DETR

@@ -283,8 +283,9 @@ class MSSTSVIS(BaseMOTModel):
         """The network step of inference: frames to the head's predictions.
 
         Everything after it (top-k, masks, linking of windows) reads only
-        the returned :class:`VISHeadOutputs`, so another backend (e.g. an
-        exported graph) can replace this one step and share the rest.
+        the returned :class:`VISHeadOutputs`, so another backend replaces
+        this one step and shares the rest (``mmvis_msts.deploy``: the
+        onnxruntime backend, and the graph the ONNX export traces).
 
         Args:
             inputs (Tensor): (B, T, C, H, W) preprocessed frames.

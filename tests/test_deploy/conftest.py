@@ -1,0 +1,77 @@
+"""Tiny-config ONNX exports shared by the deployment tests.
+
+Each export traces the tiny config with random weights (seed 0) for clips of
+a few 64x96 frames; a session-scoped cache exports each clip length once.
+The test modules skip themselves without onnx and onnxruntime.
+"""
+import contextlib
+from typing import Callable, Dict, Iterator, Tuple
+
+import pytest
+import torch
+from mmengine.runner import set_random_seed
+
+from mmvis_msts.apis import init_model
+
+CONFIG = 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
+H, W = 64, 96
+
+
+@contextlib.contextmanager
+def dirty_memory() -> Iterator[None]:
+    """Make every floating ``torch.empty`` tensor start as NaN.
+
+    Memory the allocator hands out again holds what earlier code left
+    there: in a fresh process ``torch.empty`` usually gives zeros, after
+    other tests any bit pattern, NaN and inf included. A model built in
+    here has NaN in every weight its constructor leaves uninitialised, so
+    the tests see such a weight whatever ran before them.
+    """
+    empty = torch.empty
+
+    def nan_empty(*args, **kwargs) -> torch.Tensor:
+        out = empty(*args, **kwargs)
+        if out.is_floating_point():
+            out.fill_(float('nan'))
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, 'empty', nan_empty)
+        yield
+
+
+def build_model(**cfg_options) -> torch.nn.Module:
+    """The tiny config with random weights (seed 0), built on NaN-filled
+    memory (:func:`dirty_memory`), as ``init_model`` without a checkpoint
+    builds it."""
+    with dirty_memory():
+        set_random_seed(0)
+        return init_model(CONFIG, cfg_options=cfg_options or None)
+
+
+@pytest.fixture(scope='session')
+def model() -> torch.nn.Module:
+    """The PyTorch reference: the tiny config, random weights (seed 0)."""
+    return build_model()
+
+
+@pytest.fixture(scope='session')
+def onnx_file(model, tmp_path_factory) -> Callable[..., str]:
+    """``onnx_file(T, dynamic=False)``: the model exported for clips of T
+    64x96 frames (``dynamic``: traced with T, for any number of frames)."""
+    from mmvis_msts.deploy import example_clip, export_onnx
+    root = tmp_path_factory.mktemp('onnx')
+    files: Dict[Tuple[int, bool], str] = {}
+
+    def get(num_frames: int, dynamic: bool = False) -> str:
+        key = (num_frames, dynamic)
+        if key not in files:
+            name = f'tiny_t{num_frames}{"_dynamic" if dynamic else ""}.onnx'
+            path = str(root / name)
+            inputs, video = example_clip(model, num_frames, (H, W))
+            with torch.no_grad():
+                export_onnx(model, inputs, video, path, dynamic_frames=dynamic)
+            files[key] = path
+        return files[key]
+
+    return get
