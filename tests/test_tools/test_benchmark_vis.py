@@ -1,0 +1,81 @@
+"""tools/analysis_tools/benchmark_vis.py on the tiny configs, tiny input."""
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+from mmengine.logging import MMLogger
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
+
+import benchmark_vis as bv  # noqa: E402
+
+TASKS = ('infer2', 'train2')
+ARGS = [
+    '--preset', 'tiny', '--size', '64', '96', '--tasks', *TASKS, '--repeats',
+    '1', '--warmup', '0', '--threads', '1'
+]
+
+
+@pytest.fixture(scope='module')
+def bench_dir(tmp_path_factory) -> Iterator[Path]:
+    """One run: both tiny models, 64x96, T=2, one round, no warm-up."""
+    out = tmp_path_factory.mktemp('benchmark_vis')
+    # the tool sets the thread count and quietens the logger: put them back
+    threads = torch.get_num_threads()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    try:
+        bv.main(ARGS + ['--out-dir', str(out)])
+        yield out
+    finally:
+        torch.set_num_threads(threads)
+        logger.setLevel(level)
+
+
+def test_every_model_and_task_is_timed(bench_dir):
+    results = json.loads((bench_dir / 'benchmark_vis.json').read_text())
+    assert set(results['runs']) == set(TASKS)
+    for task in TASKS:
+        summary = results['summary'][task]
+        assert set(summary['models']) == {'msts', 'm2f'}
+        for name, row in summary['models'].items():
+            run = results['runs'][task][name]
+            assert len(run['seconds']) == 1 and run['seconds'][0] > 0
+            assert row['median_s'] > 0 and row['frames_per_s'] > 0
+            assert 0 < row['backbone_share']
+        # the ratio is the ratio of the medians
+        ratio = summary['ratios']['msts/m2f']['speed_ratio']
+        medians = {
+            name: statistics.median(run['seconds'])
+            for name, run in results['runs'][task].items()
+        }
+        assert ratio == pytest.approx(medians['m2f'] / medians['msts'])
+    table = (bench_dir / 'benchmark_vis.md').read_text()
+    assert '| train2 | MS-STS VIS vs Mask2Former-VIS |' in table
+
+
+def test_a_finished_run_is_read_not_rerun(bench_dir):
+    before = (bench_dir / 'benchmark_vis.json').read_text()
+    # every round is done: nothing is measured again, the figures stay
+    results = bv.main(ARGS + ['--out-dir', str(bench_dir)])
+    assert results['runs'] == json.loads(before)['runs']
+    # other settings are refused rather than mixed in
+    with pytest.raises(SystemExit, match='--restart'):
+        bv.main([
+            '--preset', 'tiny', '--size', '32', '48', '--tasks', *TASKS,
+            '--out-dir',
+            str(bench_dir)
+        ])
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(SystemExit):
+        bv.parse_args(['--tasks', 'infer'])
+    with pytest.raises(SystemExit):
+        bv.parse_args(['--preset', 'tiny', '--models', 'seqformer'])
+    assert bv.parse_task('infer36') == ('infer', 36)

@@ -1,0 +1,765 @@
+"""Speed and peak memory of MS-STS VIS, SeqFormer and Mask2Former-VIS.
+
+In one process, with one thread count and the same synthetic input for
+every model, times
+
+* ``infer<T>``: inference on a T-frame video, ``model.test_step`` (data
+  preprocessing, forward, post-processing to masks at the input size), as
+  the test loop runs it (``torch.no_grad``);
+* ``train<T>``: one training step on a T-frame clip with ground truth,
+  ``model.train_step`` with the config's own optimiser wrapper (built by
+  mmengine's ``build_optim_wrapper``: AdamW, its gradient clipping and, for
+  MS-STS, the discriminator's update and the generator term at full weight,
+  ``--adv-iter``), i.e. forward, backward and optimiser step(s);
+
+and, for each, the backbone alone on the same preprocessed frames
+(forward; in training forward and backward), whose share of the whole shows
+the ceiling of any ratio between models with the same backbone.
+
+Models are interleaved (A B C A B C ...) over ``--repeats`` rounds after one
+warm-up round, and medians are reported, so that a load spike on a shared
+machine hits every model rather than deciding the result. The speed ratio of
+a pair (``msts`` against ``m2f`` and against ``seqformer``) is the other
+model's median time over MS-STS's (above 1: MS-STS is faster); its ceiling
+is the other model's median over MS-STS's backbone median (what MS-STS
+would reach if everything after its backbone took no time).
+
+Memory:
+    CPU: peak resident-set growth of this process during one call: Linux's
+    VmHWM is reset through /proc/self/clear_refs after freeing cached heap
+    (malloc_trim), and the peak minus the resident size before the call is
+    reported (median over the repeats). Weights (and, in training, the
+    optimiser state, created by the warm-up step) are allocated before the
+    call and so excluded; activations, gradients, outputs and the
+    temporary buffers of every op are included.
+    CUDA: ``torch.cuda.max_memory_allocated()`` minus the memory allocated
+    before the call.
+
+Inputs: frames of two discs moving over noise, (1, T, 3, H, W) uint8 packed
+with ``TrackDataSample`` metainfo (``img_shape = ori_shape = (H, W)``,
+``frame_id``, ``video_length``, ...) and, for training, both discs as
+ground truth in every frame (boxes, labels 0 and 1, instance ids, bitmap
+masks). Weights are random (pretrained ``init_cfg`` dropped: no download);
+speed and memory do not depend on them.
+
+Results go to ``<out-dir>/benchmark_vis.json`` and ``benchmark_vis.md``,
+rewritten atomically after every measurement, so an interrupted run loses
+at most the call in flight: rerun the same command and it continues with
+the rounds missing (after a new warm-up); other settings need another
+``--out-dir`` or ``--restart``. ``--profile`` also writes, per model and
+task, a torch.profiler table (operators sorted by self CPU time) to
+``<out-dir>/profile/<model>_<task>.txt`` and the top rows to the json.
+
+Examples:
+    # the R-50 table of docs/benchmarks.md
+    python tools/analysis_tools/benchmark_vis.py --preset r50 --threads 2 \\
+        --tasks infer5 infer36 train5 --repeats 3 --profile
+    # the tiny synthetic configs
+    python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128
+"""
+import argparse
+import ctypes
+import datetime
+import gc
+import json
+import logging
+import os
+import os.path as osp
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, REPO_ROOT)
+
+from mmvis_msts.engine.atomic_files import write_text_atomic  # noqa: E402
+
+# name -> config; ``mmdet::`` is a config shipped in the mmdet package
+PRESETS = {
+    'r50': {
+        'msts':
+        'configs/msts_vis/msts-vis_r50_8xb1-12e_youtubevis2019.py',
+        'seqformer':
+        'configs/seqformer/seqformer_r50_8xb1-12e_youtubevis2019.py',
+        'm2f':
+        'mmdet::mask2former_vis/mask2former_r50_8xb2-8e_'
+        'youtubevis2019.py',
+    },
+    'tiny': {
+        'msts':
+        'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py',
+        'm2f':
+        'configs/benchmarks/mask2former-vis_r18-tiny_1xb4-2k_'
+        'synthetic.py',
+    },
+}
+MODEL_NAMES = {
+    'msts': 'MS-STS VIS',
+    'seqformer': 'SeqFormer',
+    'm2f': 'Mask2Former-VIS',
+}
+# (model, baseline): the ratio is the baseline's median over the model's
+PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'))
+TASK_RE = re.compile(r'^(infer|train)(\d+)$')
+RESULT_STEM = 'benchmark_vis'
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        '--preset',
+        choices=sorted(PRESETS),
+        default='r50',
+        help='which configs: the R-50 ones or the tiny synthetic ones')
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=None,
+        help='models of the preset to run (default: all of them; r50: '
+        'msts seqformer m2f, tiny: msts m2f)')
+    parser.add_argument(
+        '--tasks',
+        nargs='+',
+        default=['infer5', 'infer36', 'train5'],
+        help='infer<T> (inference on a T-frame video) and train<T> (one '
+        'training step on a T-frame clip)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=('H', 'W'),
+        help='frame size')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=3,
+        help='timed rounds after the warm-up (median)')
+    parser.add_argument(
+        '--warmup', type=int, default=1, help='untimed rounds first')
+    parser.add_argument(
+        '--threads', type=int, default=2, help='torch CPU threads')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument(
+        '--adv-iter',
+        type=int,
+        default=None,
+        help='training iteration the MS-STS step runs at, which sets the '
+        'weight of its generator term (default: the end of the config\'s '
+        'warm-up and ramp, the term at full weight; 0: the discriminator '
+        'warm-up, one backward pass fewer)')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='also run each model and task once under torch.profiler and '
+        'write its operator table')
+    parser.add_argument(
+        '--profile-rows',
+        type=int,
+        default=25,
+        help='rows of each profiler table')
+    parser.add_argument(
+        '--out-dir',
+        default='work_dirs/benchmark_vis',
+        help='where the json, the markdown and the profiles go')
+    parser.add_argument(
+        '--restart',
+        action='store_true',
+        help='discard the results in --out-dir instead of continuing them')
+    args = parser.parse_args(argv)
+    presets = PRESETS[args.preset]
+    args.models = args.models or list(presets)
+    unknown = [m for m in args.models if m not in presets]
+    if unknown:
+        parser.error(f'--models {" ".join(unknown)}: the {args.preset} '
+                     f'preset has {", ".join(presets)}')
+    for task in args.tasks:
+        match = TASK_RE.match(task)
+        if match is None or int(match.group(2)) < 1:
+            parser.error(f'--tasks {task}: expected infer<T> or train<T>, '
+                         'T >= 1 frames (e.g. infer5, train5)')
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    return args
+
+
+def parse_task(task: str) -> Tuple[str, int]:
+    """``'infer36'`` -> ``('infer', 36)``."""
+    kind, frames = TASK_RE.match(task).groups()
+    return kind, int(frames)
+
+
+# -- models -------------------------------------------------------------------
+def config_path(config: str) -> str:
+    """A repository config, or ``mmdet::<path>`` in mmdet's package."""
+    if config.startswith('mmdet::'):
+        import mmdet
+        return osp.join(
+            osp.dirname(mmdet.__file__), '.mim', 'configs',
+            config[len('mmdet::'):])
+    return osp.join(REPO_ROOT, config)
+
+
+def load_config(config: str):
+    """The config with every pretrained ``init_cfg`` dropped (no network).
+
+    Returns:
+        mmengine.Config: The config.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(config_path(config))
+    cfg.model.init_cfg = None
+    if cfg.model.get('backbone') is not None:
+        cfg.model.backbone.init_cfg = None
+    return cfg
+
+
+class Bench:
+    """One model of the comparison, built on first use.
+
+    Attributes:
+        name (str): The key of the preset (``msts``, ``seqformer``, ``m2f``).
+        cfg (mmengine.Config): Its config.
+        model (nn.Module): The model, random weights, on ``device``.
+        optim_wrapper: Built by the first training step.
+    """
+
+    def __init__(self, name: str, config: str, device: str) -> None:
+        from mmdet.registry import MODELS
+        from mmengine.registry import init_default_scope
+        self.name, self.config, self.device = name, config, device
+        self.cfg = load_config(config)
+        init_default_scope(self.cfg.get('default_scope', 'mmdet'))
+        torch.manual_seed(0)
+        self.model = MODELS.build(self.cfg.model)
+        self.model.init_weights()
+        self.model.to(device)
+        self.optim_wrapper = None
+
+    @property
+    def params_m(self) -> float:
+        """Parameters in millions (the discriminator's included)."""
+        return sum(p.numel() for p in self.model.parameters()) / 1e6
+
+    def infer(self, data: dict) -> object:
+        """``test_step`` on one video, as the test loop runs it."""
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.test_step(data)
+
+    def train(self, data: dict, adv_iter: Optional[int]) -> object:
+        """One ``train_step`` (forward, backward, optimiser steps)."""
+        from mmengine.logging import MessageHub
+        from mmengine.optim import build_optim_wrapper
+        model = self.model
+        model.train()
+        if self.optim_wrapper is None:
+            self.optim_wrapper = build_optim_wrapper(model,
+                                                     self.cfg.optim_wrapper)
+        head = model.track_head
+        if hasattr(head, 'num_frames'):
+            # Mask2FormerTrackHead folds B*T back by its clip length
+            head.num_frames = len(data['data_samples'][0])
+        loss_adv = getattr(model, 'loss_adv', None)
+        if adv_iter is None and loss_adv is not None:
+            adv_cfg = self.cfg.model.get('loss_adv', {})
+            adv_iter = adv_cfg.get('warmup_iters', 0) + adv_cfg.get(
+                'ramp_iters', 0)
+        # the iteration is put back after the step: callers in the same
+        # process (tests) may rely on it
+        hub = MessageHub.get_current_instance()
+        unset = object()
+        previous = hub.runtime_info.get('iter', unset)
+        hub.update_info('iter', adv_iter or 0)
+        try:
+            return model.train_step(data, self.optim_wrapper)
+        finally:
+            if previous is unset:
+                hub.runtime_info.pop('iter', None)
+            else:
+                hub.update_info('iter', previous)
+
+    def backbone_inputs(self, data: dict, training: bool) -> torch.Tensor:
+        """The preprocessed frames (T, 3, H_pad, W_pad) of ``data``."""
+        with torch.no_grad():
+            inputs = self.model.data_preprocessor(data, training)['inputs']
+        return inputs.flatten(0, 1)
+
+    def backbone(self, frames: torch.Tensor, training: bool) -> object:
+        """The backbone alone: forward (training: and backward)."""
+        backbone = self.model.backbone
+        if not training:
+            backbone.eval()
+            with torch.no_grad():
+                return backbone(frames)
+        backbone.train()  # norm_eval and frozen stages as configured
+        outs = backbone(frames)
+        if any(o.requires_grad for o in outs):
+            sum(o.mean() for o in outs).backward()
+        for p in backbone.parameters():
+            p.grad = None
+        return outs
+
+
+# -- inputs -------------------------------------------------------------------
+def synthetic_clip(num_frames: int,
+                   height: int,
+                   width: int,
+                   with_gt: bool,
+                   seed: int = 0) -> dict:
+    """T frames of two discs moving over noise, packed as a batch of one.
+
+    Args:
+        num_frames (int): T.
+        height (int): H.
+        width (int): W.
+        with_gt (bool): Attach ``gt_instances`` (both discs in every frame:
+            ``bboxes`` (2, 4) xyxy, ``labels`` 0 and 1, ``instances_ids``
+            1 and 2, ``masks`` BitmapMasks (2, H, W)).
+        seed (int): Seed of the noise.
+
+    Returns:
+        dict: ``inputs`` [(T, 3, H, W) uint8] and ``data_samples``
+        [TrackDataSample], what a data loader gives ``data_preprocessor``.
+    """
+    from mmdet.structures import DetDataSample, TrackDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    rng = np.random.default_rng(seed)
+    ys, xs = np.ogrid[:height, :width]
+    radius = max(min(height, width) // 8, 2)
+    frames, samples = [], []
+    for t in range(num_frames):
+        img = rng.integers(0, 60, (3, height, width), dtype=np.uint8)
+        masks = []
+        for k, colour in enumerate(((0, 190, 250), (250, 90, 0))):
+            cx = (width // 4 + 3 * t * (1 - 2 * k)) % width
+            cy = height // 3 + k * height // 3
+            mask = (ys - cy)**2 + (xs - cx)**2 < radius**2
+            img[:, mask] = np.array(colour, np.uint8)[:, None]
+            masks.append(mask.astype(np.uint8))
+        sample = DetDataSample(
+            metainfo=dict(
+                img_id=t,
+                video_id=0,
+                frame_id=t,
+                img_path=f'synthetic/{t:05d}.jpg',
+                img_shape=(height, width),
+                ori_shape=(height, width),
+                scale_factor=(1.0, 1.0),
+                video_length=num_frames,
+                ori_video_length=num_frames))
+        if with_gt:
+            boxes = [[
+                np.nonzero(m.any(0))[0].min(),
+                np.nonzero(m.any(1))[0].min(),
+                np.nonzero(m.any(0))[0].max() + 1,
+                np.nonzero(m.any(1))[0].max() + 1
+            ] for m in masks]
+            sample.gt_instances = InstanceData(
+                bboxes=torch.tensor(boxes, dtype=torch.float32),
+                labels=torch.tensor([0, 1]),
+                instances_ids=torch.tensor([1, 2]),
+                masks=BitmapMasks(np.stack(masks), height, width))
+        frames.append(torch.from_numpy(img))
+        samples.append(sample)
+    video = TrackDataSample()
+    video.video_data_samples = samples
+    return dict(inputs=[torch.stack(frames)], data_samples=[video])
+
+
+# -- measurement --------------------------------------------------------------
+class CpuPeakMemory:
+    """Peak RSS growth while a call runs (see the module docstring)."""
+
+    what = ('peak RSS growth during the call (VmHWM reset via '
+            '/proc/self/clear_refs after malloc_trim, minus VmRSS before)')
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(None)
+        self._reset()  # fails early where /proc/self/clear_refs is denied
+
+    @staticmethod
+    def _reset() -> None:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+
+    @staticmethod
+    def _status_kib(field: str) -> int:
+        with open('/proc/self/status') as f:
+            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
+
+    def before(self) -> int:
+        gc.collect()
+        self._libc.malloc_trim(0)
+        rss = self._status_kib('VmRSS')
+        self._reset()
+        return rss
+
+    def peak_mib(self, before: int) -> float:
+        return (self._status_kib('VmHWM') - before) / 1024
+
+
+class CudaPeakMemory:
+    what = 'torch.cuda.max_memory_allocated() growth during the call'
+
+    def before(self) -> int:
+        gc.collect()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+
+    def peak_mib(self, before: int) -> float:
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+class NoMemory:
+    what = 'not measured (/proc/self/clear_refs is not writable)'
+
+    def before(self) -> int:
+        return 0
+
+    def peak_mib(self, before: int) -> None:
+        return None
+
+
+def memory_meter(device: str):
+    if device == 'cuda':
+        return CudaPeakMemory()
+    try:
+        return CpuPeakMemory()
+    except OSError:
+        return NoMemory()
+
+
+def measure(call: Callable[[], object], meter,
+            device: str) -> Tuple[float, Optional[float]]:
+    """Wall seconds and peak memory growth (MiB) of one call."""
+    before = meter.before()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = call()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    peak = meter.peak_mib(before)
+    del result
+    return seconds, peak
+
+
+def profile_table(call: Callable[[], object], device: str,
+                  rows: int) -> Tuple[str, List[Dict]]:
+    """One call under torch.profiler.
+
+    Returns:
+        tuple[str, list[dict]]: The operator table sorted by self CPU time
+        (``rows`` rows), and its top rows as dicts (``op``, ``self_cpu_ms``,
+        ``self_cpu_share``, ``calls``).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        call()
+        if device == 'cuda':
+            torch.cuda.synchronize()
+    averages = prof.key_averages()
+    table = averages.table(sort_by='self_cpu_time_total', row_limit=rows)
+    total = sum(e.self_cpu_time_total for e in averages) or 1.0
+    top = sorted(averages, key=lambda e: -e.self_cpu_time_total)[:10]
+    return table, [
+        dict(
+            op=e.key,
+            self_cpu_ms=round(e.self_cpu_time_total / 1e3, 2),
+            self_cpu_share=round(e.self_cpu_time_total / total, 4),
+            calls=e.count) for e in top
+    ]
+
+
+# -- results ------------------------------------------------------------------
+def cpu_model() -> str:
+    """``Model name`` of lscpu (falls back to the platform string)."""
+    try:
+        out = subprocess.run(['lscpu'],
+                             capture_output=True,
+                             text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or platform.machine()
+    for line in out.splitlines():
+        if line.startswith('Model name:'):
+            return line.split(':', 1)[1].strip()
+    return platform.machine()
+
+
+def settings_of(args: argparse.Namespace) -> Dict:
+    """What makes two runs' figures comparable (resume only when equal)."""
+    return dict(
+        preset=args.preset,
+        size=list(args.size),
+        threads=args.threads,
+        device=args.device,
+        warmup=args.warmup,
+        adv_iter=args.adv_iter)
+
+
+def median(values: List[float]) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(results: Dict) -> Dict:
+    """Medians, frames/s, backbone shares and the pair ratios per task.
+
+    A ratio is ``median(baseline seconds) / median(model seconds)``.
+    """
+    summary = {}
+    for task, per_model in results['runs'].items():
+        kind, frames = parse_task(task)
+        rows = {}
+        for name, run in per_model.items():
+            sec = median(run['seconds'])
+            if sec is None:
+                continue
+            backbone = median(run['backbone_seconds'])
+            rows[name] = dict(
+                median_s=round(sec, 4),
+                frames_per_s=round(frames / sec, 3),
+                peak_mib=None if median(run['peak_mib']) is None else round(
+                    median(run['peak_mib']), 1),
+                backbone_s=None if backbone is None else round(backbone, 4),
+                backbone_share=None if backbone is None else round(
+                    backbone / sec, 3),
+                repeats=len(run['seconds']))
+        ratios = {}
+        for model, base in PAIRS:
+            if model in per_model and base in per_model and \
+                    model in rows and base in rows:
+                m_sec = median(per_model[model]['seconds'])
+                b_sec = median(per_model[base]['seconds'])
+                m_backbone = median(per_model[model]['backbone_seconds'])
+                ratios[f'{model}/{base}'] = dict(
+                    speed_ratio=b_sec / m_sec,
+                    ceiling=None if not m_backbone else b_sec / m_backbone)
+        summary[task] = dict(models=rows, ratios=ratios)
+    return summary
+
+
+def markdown(results: Dict) -> str:
+    s, m = results['settings'], results['machine']
+    h, w = s['size']
+    lines = [
+        f"Preset `{s['preset']}`, {h}x{w} frames, random weights, "
+        f"{s['device']}, {s['threads']} torch threads; {m['cpu']}, "
+        f"{m['cpus']} CPUs; torch {m['torch']}; started {m['started']}, "
+        f"load average (1 min) {m['load_avg_start']} at the start.", '',
+        'Time: median over the rounds (models interleaved, after '
+        f"{s['warmup']} warm-up round); infer: `test_step` (preprocessing, "
+        'forward, post-processing); train: `train_step` (forward, backward, '
+        'optimiser step(s); MS-STS: discriminator and model updates). '
+        f"Memory: {results['memory']}. Backbone: the backbone alone on the "
+        'same frames (train: forward and backward).', '',
+        '| task | model | config | params (M) | median (s) | frames/s | '
+        'peak memory (MiB) | backbone (s) | backbone share | rounds | '
+        'load average |', '|---|---|---|---|---|---|---|---|---|---|---|'
+    ]
+    for task, summ in results['summary'].items():
+        for name, row in summ['models'].items():
+            info = results['models'][name]
+            run = results['runs'][task][name]
+            load = run['load_avg']
+            load_txt = f'{min(load):.2f}-{max(load):.2f}' if load else ''
+            share = row['backbone_share']
+            lines.append(
+                f"| {task} | {MODEL_NAMES[name]} | "
+                f"`{osp.basename(info['config'])}` | {info['params_m']:.1f} | "
+                f"{row['median_s']:.3f} | {row['frames_per_s']:.2f} | "
+                f"{row['peak_mib'] if row['peak_mib'] is not None else '-'}"
+                f" | {row['backbone_s'] if row['backbone_s'] else '-'} | "
+                f"{'-' if share is None else f'{100 * share:.0f} %'} | "
+                f"{row['repeats']} | {load_txt} |")
+    lines += [
+        '', 'Speed ratio: the baseline\'s median time over MS-STS\'s '
+        '(above 1: MS-STS is faster); ceiling: the baseline\'s median over '
+        'MS-STS\'s backbone median.', '',
+        '| task | pair | speed ratio | ceiling |', '|---|---|---|---|'
+    ]
+    for task, summ in results['summary'].items():
+        for pair, ratio in summ['ratios'].items():
+            model, base = pair.split('/')
+            ceiling = ratio['ceiling']
+            lines.append(
+                f'| {task} | {MODEL_NAMES[model]} vs {MODEL_NAMES[base]} | '
+                f"{ratio['speed_ratio']:.2f}x | "
+                f"{'-' if ceiling is None else f'{ceiling:.2f}x'} |")
+    profiles = results.get('profiles', {})
+    if profiles:
+        lines += ['', 'Profiler, top operators by self CPU time:', '']
+        for key, top in profiles.items():
+            ops = ', '.join(f"`{r['op']}` {100 * r['self_cpu_share']:.0f} %"
+                            for r in top[:5])
+            lines.append(f'- {key}: {ops}')
+    return '\n'.join(lines) + '\n'
+
+
+def save(results: Dict, out_dir: str) -> None:
+    """Write the json and the markdown, each atomically."""
+    results['summary'] = summarise(results)
+    stem = osp.join(out_dir, RESULT_STEM)
+    write_text_atomic(stem + '.json', json.dumps(results, indent=2))
+    write_text_atomic(stem + '.md', markdown(results))
+
+
+def load_results(args: argparse.Namespace, meter) -> Dict:
+    """The results so far in ``--out-dir``, or a new record."""
+    path = osp.join(args.out_dir, RESULT_STEM + '.json')
+    if osp.exists(path) and not args.restart:
+        with open(path) as f:
+            results = json.load(f)
+        if results.get('settings') != settings_of(args):
+            raise SystemExit(
+                f'{path} holds a run with other settings '
+                f"({results.get('settings')}, now {settings_of(args)}): "
+                'pass --restart to discard it, or another --out-dir')
+        return results
+    return dict(
+        settings=settings_of(args),
+        machine=dict(
+            cpu=cpu_model(),
+            cpus=os.cpu_count(),
+            torch=torch.__version__,
+            python=platform.python_version(),
+            started=datetime.datetime.now().astimezone().isoformat(
+                timespec='seconds'),
+            load_avg_start=round(os.getloadavg()[0], 2)),
+        memory=meter.what,
+        models={},
+        runs={},
+        profiles={})
+
+
+# -- main ---------------------------------------------------------------------
+class Benches(dict):
+    """The models by name, each built when first needed (a finished run
+    builds none)."""
+
+    def __init__(self, args: argparse.Namespace, results: Dict) -> None:
+        super().__init__()
+        self.args, self.results = args, results
+
+    def __missing__(self, name: str) -> Bench:
+        config = PRESETS[self.args.preset][name]
+        print(f'building {name}: {config}', flush=True)
+        bench = self[name] = Bench(name, config, self.args.device)
+        self.results['models'][name] = dict(
+            config=config, params_m=round(bench.params_m, 2))
+        return bench
+
+
+def run_task(task: str, benches: Benches, results: Dict,
+             args: argparse.Namespace, meter) -> None:
+    """Warm-up and the missing rounds of one task, models interleaved."""
+    kind, frames = parse_task(task)
+    training = kind == 'train'
+    runs = results['runs'].setdefault(task, {})
+    for name in args.models:
+        runs.setdefault(
+            name,
+            dict(seconds=[], peak_mib=[], backbone_seconds=[], load_avg=[]))
+    todo = [n for n in args.models if len(runs[n]['seconds']) < args.repeats]
+    if not todo and not args.profile:
+        return
+    h, w = args.size
+
+    def data() -> dict:  # fresh: models write into their data samples
+        return synthetic_clip(frames, h, w, with_gt=training)
+
+    def call(name: str) -> Callable[[], object]:
+        bench = benches[name]
+        batch = data()
+        if training:
+            return lambda: bench.train(batch, args.adv_iter)
+        return lambda: bench.infer(batch)
+
+    def backbone_call(name: str) -> Callable[[], object]:
+        bench = benches[name]
+        frames_in = bench.backbone_inputs(data(), training)
+        return lambda: bench.backbone(frames_in, training)
+
+    for round_ in range(args.warmup):
+        for name in todo:
+            print(f'[{task}] warm-up {round_ + 1}: {name}', flush=True)
+            call(name)()
+            backbone_call(name)()
+    while todo:
+        for name in todo:
+            run = runs[name]
+            seconds, peak = measure(call(name), meter, args.device)
+            backbone_s, _ = measure(
+                backbone_call(name), NoMemory(), args.device)
+            run['seconds'].append(seconds)
+            run['peak_mib'].append(peak)
+            run['backbone_seconds'].append(backbone_s)
+            run['load_avg'].append(round(os.getloadavg()[0], 2))
+            print(
+                f'[{task}] {name} round {len(run["seconds"])}: '
+                f'{seconds:.3f} s, peak {peak} MiB, backbone '
+                f'{backbone_s:.3f} s',
+                flush=True)
+            save(results, args.out_dir)
+        todo = [n for n in todo if len(runs[n]['seconds']) < args.repeats]
+    if args.profile:
+        for name in args.models:
+            key = f'{name}_{task}'
+            if key in results['profiles']:
+                continue
+            table, top = profile_table(
+                call(name), args.device, args.profile_rows)
+            os.makedirs(osp.join(args.out_dir, 'profile'), exist_ok=True)
+            write_text_atomic(
+                osp.join(args.out_dir, 'profile', key + '.txt'),
+                f'{MODEL_NAMES[name]}, {task}, {h}x{w}, '
+                f'{args.threads} threads; sorted by self CPU time\n' + table)
+            results['profiles'][key] = top
+            print(f'[{task}] profiled {name}', flush=True)
+            save(results, args.out_dir)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from mmdet.utils import register_all_modules
+    from mmengine.logging import MMLogger
+
+    import mmvis_msts  # noqa: F401  (registers the project's modules)
+    register_all_modules(init_default_scope=True)
+    # the optimiser constructors log every parameter's settings
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    os.makedirs(args.out_dir, exist_ok=True)
+    meter = memory_meter(args.device)
+    results = load_results(args, meter)
+    benches = Benches(args, results)
+    for task in args.tasks:
+        run_task(task, benches, results, args, meter)
+    results['machine']['load_avg_end'] = round(os.getloadavg()[0], 2)
+    results['machine']['peak_rss_mib'] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    save(results, args.out_dir)
+    print(markdown(results))
+    return results
+
+
+if __name__ == '__main__':
+    main()
