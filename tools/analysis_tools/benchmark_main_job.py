@@ -19,12 +19,13 @@ Example (the numbers of docs/main_job.md):
 import argparse
 import os
 import os.path as osp
-import platform
 import re
 import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
+
+from mmvis_msts.utils.machine_info import cpu_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_RE = re.compile(r'youtube_vis/segm_(mAP|mAP_50|mAP_75): ([0-9.]+)')
@@ -69,21 +70,6 @@ def parse_args() -> argparse.Namespace:
 def load_average() -> str:
     """The 1/5/15-minute load averages, as ``uptime`` prints them."""
     return ' '.join(f'{x:.2f}' for x in os.getloadavg())
-
-
-def cpu_model() -> str:
-    """``Model name`` of lscpu (falls back to the platform string)."""
-    try:
-        out = subprocess.run(['lscpu'],
-                             capture_output=True,
-                             text=True,
-                             check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
-    for line in out.splitlines():
-        if line.startswith('Model name:'):
-            return line.split(':', 1)[1].strip()
-    return platform.machine()
 
 
 def run(cmd: List[str], log_file: str) -> None:

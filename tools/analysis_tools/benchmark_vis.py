@@ -69,7 +69,6 @@ import platform
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -82,6 +81,7 @@ if REPO_ROOT not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, REPO_ROOT)
 
 from mmvis_msts.engine.atomic_files import write_text_atomic  # noqa: E402
+from mmvis_msts.utils.machine_info import cpu_model  # noqa: E402
 
 # name -> config; ``mmdet::`` is a config shipped in the mmdet package
 PRESETS = {
@@ -489,21 +489,6 @@ def profile_table(call: Callable[[], object], device: str,
 
 
 # -- results ------------------------------------------------------------------
-def cpu_model() -> str:
-    """``Model name`` of lscpu (falls back to the platform string)."""
-    try:
-        out = subprocess.run(['lscpu'],
-                             capture_output=True,
-                             text=True,
-                             check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
-    for line in out.splitlines():
-        if line.startswith('Model name:'):
-            return line.split(':', 1)[1].strip()
-    return platform.machine()
-
-
 def settings_of(args: argparse.Namespace) -> Dict:
     """What makes two runs' figures comparable (resume only when equal)."""
     return dict(
