@@ -94,11 +94,14 @@ def evaluate(disc: torch.nn.Module, loss: AdversarialLoss,
     disc.eval()
     for adv in batches:
         with torch.no_grad():
-            real, fake = discriminator_logits(disc, adv)
-        stats = loss.discriminator_stats(real, fake)
+            real = disc(adv.frames, adv.feats, adv.real)
+        # one fake pass for the logits and the generator step
         fake_map = adv.fake.clone().requires_grad_()
-        gen = loss.generator_loss(disc(adv.frames, adv.feats, fake_map))
-        step = -torch.autograd.grad(gen, fake_map)[0].flatten()
+        fake = disc(adv.frames, adv.feats, fake_map)
+        step = -torch.autograd.grad(loss.generator_loss(fake),
+                                    fake_map)[0].flatten()
+        fake = fake.detach()
+        stats = loss.discriminator_stats(real, fake)
         target = (adv.real - adv.fake).flatten()
         rows.append(
             dict(

@@ -5,7 +5,7 @@ queries, K classes, N instances, L levels, Ld decoder layers, S tokens of
 one frame over all levels, C channels. Frames are folded into the batch
 (B*T) for every per-frame computation.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Sequence
 
 import torch
 import torch.nn as nn
@@ -175,15 +175,15 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         Returns:
             VISHeadOutputs: The predictions of every decoder layer.
         """
-        img_metas, num_frames = self._frame_metas(batch_data_samples)
+        img_metas = self._frame_metas(batch_data_samples)
         if len(x) != self.num_feature_levels:
             raise ValueError(f'expected {self.num_feature_levels} feature '
                              f'levels, got {len(x)}')
         if x[0].size(0) != len(img_metas):
             raise ValueError(f'features hold {x[0].size(0)} frames but the '
                              f'data samples {len(img_metas)}')
-        # the same T, but from the features' shape: a traced export then
-        # takes any number of frames (export_onnx(dynamic_frames=True))
+        # T from the features' shape, not from the samples: a traced export
+        # then takes any number of frames (export_onnx(dynamic_frames=True))
         num_frames = x[0].size(0) // len(batch_data_samples)
         outs = self.forward_transformer(x, img_metas, num_frames)
         mlvl_memory = self._memory_to_maps(outs['memory'],
@@ -254,15 +254,13 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         ]
 
     @staticmethod
-    def _frame_metas(
-            batch_data_samples: TrackSampleList) -> Tuple[List[dict], int]:
-        """Clip-major frame metas and the (common) number of frames."""
+    def _frame_metas(batch_data_samples: TrackSampleList) -> List[dict]:
+        """Clip-major frame metas; every clip must have the same T."""
         lengths = {len(sample) for sample in batch_data_samples}
         if len(lengths) != 1:
             raise ValueError('all clips of a batch need the same number of '
                              f'frames, got {sorted(lengths)}')
-        metas = [
+        return [
             sample[i].metainfo for sample in batch_data_samples
             for i in range(len(sample))
         ]
-        return metas, lengths.pop()
