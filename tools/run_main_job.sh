@@ -53,7 +53,7 @@ declare -A USUAL=(
   [test]="about 20-30 s (19 s and 32 s measured)"
   [render]="about 5 s"
 )
-SETUP_COLD="about 18 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
+SETUP_COLD="18 to about 35 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
 SETUP_WARM="3-5 min with pip's cache warm"
 if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
   NOW_SETUP="skipped (SKIP_SETUP=1)"
