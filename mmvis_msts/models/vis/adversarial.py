@@ -10,8 +10,10 @@ module is the one place where one name turns into the other.
   D's accuracies and margin, and the schedule of the generator term
   (warm-up, then a linear ramp).
 - :func:`generator_grads` computes the generator term's gradient at the
-  fake map through D only, so that ``MSSTSVIS`` can add it to the model's
-  gradients after the VIS loss's grad clip (:func:`added_before_step`).
+  fake map through D only. ``MSSTSVIS`` backpropagates it into the model
+  with the VIS losses in one backward pass, or, with
+  ``AdversarialLoss(clip_apart=True)``, in a second pass added after the
+  VIS loss's grad clip (:func:`added_before_step`).
 
 Shapes use the package notation (``mmvis_msts``): B*T frames, C channels,
 L levels, H_s and W_s the size at stride s.
@@ -65,6 +67,12 @@ class GeneratorGrads:
     fake: Tensor
     grad: Tensor
 
+    def surrogate(self) -> Tensor:
+        """A scalar of the model's graph whose gradient at the fake map is
+        :attr:`grad`: added to the VIS loss, one backward pass carries
+        both terms."""
+        return (self.fake * self.grad).sum()
+
     def backward(self) -> None:
         """Backpropagate the gradient into the model."""
         # a fake map without any query (no GT, no unmatched queries taken)
@@ -109,6 +117,16 @@ class AdversarialLoss(nn.Module):
         max_grad_norm (float, optional): Clip the generator term's gradient
             at the fake map to this L2 norm, apart from the VIS loss's clip.
             Defaults to None (no clip).
+        clip_apart (bool): Add the generator term's gradient to the model's
+            after the model optimiser's grad clip, which then clips the VIS
+            gradient alone. This costs a second backward pass through the
+            model (about 1.5x the time of a training step). Defaults to
+            False: one backward pass of the VIS loss plus the generator
+            term, clipped together, as with any sum of losses.
+        grad_norm_interval (int): Log ``adv_grad_norm_enc`` and
+            ``vis_grad_norm_enc`` (each term's gradient at the encoder
+            maps) every this many iterations; each takes a partial backward
+            pass down to those maps. Defaults to 10.
     """
 
     def __init__(self,
@@ -116,7 +134,9 @@ class AdversarialLoss(nn.Module):
                  loss_weight: float = 0.1,
                  warmup_iters: int = 0,
                  ramp_iters: int = 0,
-                 max_grad_norm: Optional[float] = None) -> None:
+                 max_grad_norm: Optional[float] = None,
+                 clip_apart: bool = False,
+                 grad_norm_interval: int = 10) -> None:
         super().__init__()
         if gan_type not in GAN_TYPES:
             raise ValueError(f'gan_type must be one of {GAN_TYPES}, got '
@@ -124,11 +144,16 @@ class AdversarialLoss(nn.Module):
         if warmup_iters < 0 or ramp_iters < 0:
             raise ValueError('warmup_iters and ramp_iters must be >= 0, got '
                              f'{warmup_iters} and {ramp_iters}')
+        if grad_norm_interval < 1:
+            raise ValueError('grad_norm_interval must be >= 1, got '
+                             f'{grad_norm_interval}')
         self.gan_type = gan_type
         self.loss_weight = loss_weight
         self.warmup_iters = warmup_iters
         self.ramp_iters = ramp_iters
         self.max_grad_norm = max_grad_norm
+        self.clip_apart = clip_apart
+        self.grad_norm_interval = grad_norm_interval
 
     @property
     def threshold(self) -> float:
@@ -235,9 +260,10 @@ def generator_grads(discriminator: nn.Module, loss_adv: AdversarialLoss,
 
     D runs on a detached copy of the fake map, so the backward pass stops
     there and costs one D backward; the gradient is then clipped apart
-    (``max_grad_norm``) and backpropagated into the model by
-    :meth:`GeneratorGrads.backward`. Call it with D frozen
-    (:func:`frozen`).
+    (``max_grad_norm``) and backpropagated into the model by the model
+    update (:meth:`GeneratorGrads.surrogate` in the VIS loss's backward, or
+    :meth:`GeneratorGrads.backward` with ``clip_apart``). Call it with D
+    frozen (:func:`frozen`).
 
     Args:
         discriminator (nn.Module): The unwrapped discriminator (no DDP
@@ -259,37 +285,26 @@ def generator_grads(discriminator: nn.Module, loss_adv: AdversarialLoss,
     return GeneratorGrads(loss=loss.detach(), fake=adv.fake, grad=grad)
 
 
-def feature_grad_norm(feats: List[Tensor]) -> Callable[[], Tensor]:
-    """Record the L2 norm of the gradient that reaches ``feats``.
+def grad_norm_at(output: Tensor, feats: List[Tensor]) -> Tensor:
+    """The L2 norm of ``output``'s gradient at the maps ``feats``.
 
-    Tensor hooks on the encoder maps: the next backward pass through them
-    records their gradient norms, at the cost of one norm per map (no
-    extra backward). Used for the VIS losses' and the generator term's
-    gradients at the encoder (``vis_grad_norm_enc``, ``adv_grad_norm_enc``),
-    each in its own backward pass.
+    A partial backward pass from ``output`` down to ``feats`` (the graph is
+    kept for the update's own backward).
 
     Args:
-        feats (list[Tensor]): Tensors of the model's graph.
+        output (Tensor): A scalar of the model's graph.
+        feats (list[Tensor]): Tensors of the same graph.
 
     Returns:
-        Callable[[], Tensor]: Removes the hooks and returns the norm over
-        all maps (0 if no gradient arrived).
+        Tensor: The norm over all maps (0 for maps ``output`` does not
+        depend on).
     """
-    norms: List[Tensor] = []
-
-    def record(grad: Tensor) -> None:
-        norms.append(grad.detach().norm())
-
-    handles = [f.register_hook(record) for f in feats]
-
-    def result() -> Tensor:
-        for handle in handles:
-            handle.remove()
-        if not norms:
-            return feats[0].new_zeros(())
-        return torch.stack(norms).norm()
-
-    return result
+    if not output.requires_grad:
+        return feats[0].new_zeros(())
+    grads = torch.autograd.grad(
+        output, feats, retain_graph=True, allow_unused=True)
+    norms = [g.norm() for g in grads if g is not None]
+    return torch.stack(norms).norm() if norms else feats[0].new_zeros(())
 
 
 @contextmanager

@@ -4,7 +4,7 @@ Shapes use the package notation (``mmvis_msts``): B clips, T frames, C
 channels, L levels.
 """
 from collections import deque
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
@@ -19,8 +19,8 @@ from ..tracking_heads.vis_postprocess import frame_result, mask_logit_thr
 from ..tracking_heads.vis_records import VISHeadOutputs
 from ..utils import track_sample, unwrap_model
 from .adversarial import (AdversarialInputs, GeneratorGrads, added_before_step,
-                          discriminator_logits, feature_grad_norm, frozen,
-                          generator_grads)
+                          discriminator_logits, frozen, generator_grads,
+                          grad_norm_at)
 from .clip_windows import clip_settings, iter_windows
 from .loss_guard import NONFINITE_LOSS_MODES, check_losses
 
@@ -37,7 +37,8 @@ class MSSTSVIS(BaseMOTModel):
     the mask-output stride; D sees them with the frames and the encoder
     maps, all detached. The model update adds the generator term of
     ``loss_adv`` (``AdversarialLoss``: GAN type, weight, warm-up and ramp)
-    with D frozen; its gradient is added after the VIS loss's grad clip.
+    with D frozen, in the same backward pass as the VIS losses (or after
+    their grad clip, ``AdversarialLoss(clip_apart=True)``).
     It then needs an ``OptimWrapperDict`` with keys ``model`` and
     ``discriminator`` (see ``VISAdversarialOptimWrapperConstructor``);
     distributed, ``VISRunner`` wraps such a model in
@@ -131,11 +132,14 @@ class MSSTSVIS(BaseMOTModel):
             real=fg_maps.gt,
             fake=fg_maps.pred)
 
+    @staticmethod
+    def _iteration() -> int:
+        """The runner's iteration (0-based; 0 outside a runner)."""
+        return MessageHub.get_current_instance().get_info('iter', 0)
+
     def _adv_weight(self) -> float:
-        """The generator term's weight at the runner's iteration (0-based;
-        0 outside a runner)."""
-        iteration = MessageHub.get_current_instance().get_info('iter', 0)
-        return self.loss_adv.weight(iteration)
+        """The generator term's weight at the runner's iteration."""
+        return self.loss_adv.weight(self._iteration())
 
     def loss(self, inputs: Tensor, data_samples: TrackSampleList,
              **kwargs) -> Dict[str, Tensor]:
@@ -200,10 +204,10 @@ class MSSTSVIS(BaseMOTModel):
         Log vars besides the losses: ``disc_acc_real``, ``disc_acc_fake``
         and ``disc_margin`` (``AdversarialLoss.discriminator_stats``, on
         the D update's inputs, before it); ``adv_weight``; once the
-        generator term is on, ``adv_grad_norm_enc`` and
-        ``vis_grad_norm_enc``, the L2 norms of the generator term's and of
-        the VIS losses' gradients at D's encoder maps (tensor hooks in the
-        two backward passes of the update, no extra pass).
+        generator term is on, every ``loss_adv.grad_norm_interval``
+        iterations, ``adv_grad_norm_enc`` and ``vis_grad_norm_enc``, the
+        L2 norms of the generator term's and of the VIS losses' gradients
+        at D's encoder maps.
         """
         if not isinstance(optim_wrapper, OptimWrapperDict) or \
                 set(optim_wrapper.keys()) != {'model', 'discriminator'}:
@@ -242,41 +246,38 @@ class MSSTSVIS(BaseMOTModel):
         if not check_losses(log_vars, samples, self.nonfinite_loss,
                             'model update'):
             return {}
-        vis_norm, adv_norm = self._update_with_generator_grads(
-            model_wrapper, vis_loss, gen, adv.feats)
-        log_vars.update(
-            stats, adv_grad_norm_enc=adv_norm, vis_grad_norm_enc=vis_norm)
+        log_vars.update(stats)
+        if self._iteration() % self.loss_adv.grad_norm_interval == 0:
+            log_vars.update(
+                adv_grad_norm_enc=grad_norm_at(gen.surrogate(), adv.feats),
+                vis_grad_norm_enc=grad_norm_at(vis_loss, adv.feats))
+        if self.loss_adv.clip_apart:
+            self._update_after_clip(model_wrapper, vis_loss, gen)
+        else:
+            model_wrapper.update_params(vis_loss + gen.surrogate())
         return log_vars
 
     @staticmethod
-    def _update_with_generator_grads(
-            model_wrapper: OptimWrapper, vis_loss: Tensor, gen: GeneratorGrads,
-            feats: List[Tensor]) -> Tuple[Tensor, Tensor]:
+    def _update_after_clip(model_wrapper: OptimWrapper, vis_loss: Tensor,
+                           gen: GeneratorGrads) -> None:
         """``OptimWrapper.update_params`` for the VIS loss, with the
-        generator term's gradient added after the wrapper's grad clip.
+        generator term's gradient added after the wrapper's grad clip
+        (``AdversarialLoss.clip_apart``).
 
         The VIS backward keeps the graph for the second backward, from the
         fake map into the model: the price of keeping the two gradients
         apart (docs/design.md §3c). With gradient accumulation, the
         generator gradients of the micro-batches before the update are
         accumulated with the VIS ones (inside the clip).
-
-        Returns:
-            tuple[Tensor, Tensor]: The L2 norms of the VIS losses' and of
-            the generator term's gradient at the encoder maps ``feats``.
         """
-        vis_norm = feature_grad_norm(feats)
         model_wrapper.backward(
             model_wrapper.scale_loss(vis_loss), retain_graph=True)
-        vis_norm = vis_norm()
-        adv_norm = feature_grad_norm(feats)
         if model_wrapper.should_update():
             with added_before_step(model_wrapper.optimizer, gen.backward):
                 model_wrapper.step()
             model_wrapper.zero_grad()
         else:
             gen.backward()
-        return vis_norm, adv_norm()
 
     def predict_head_outputs(self, inputs: Tensor,
                              data_samples: TrackSampleList) -> VISHeadOutputs:

@@ -123,7 +123,8 @@ def loss_names(num_layers):
 
 def no_warmup(cfg, **kwargs):
     """The config's ``loss_adv`` with the generator term on at once."""
-    return dict(cfg.model.loss_adv, warmup_iters=0, ramp_iters=0, **kwargs)
+    return dict(cfg.model.loss_adv, **dict(dict(warmup_iters=0, ramp_iters=0),
+                                           **kwargs))
 
 
 def test_loss_terms(cfg):
@@ -285,25 +286,50 @@ def test_adversarial_train_step(cfg):
     assert model.discriminator.training
 
 
-def test_adversarial_gradient_stays_out_of_the_vis_clip(cfg):
-    # a model clip of 1e-12 leaves the VIS gradient at norm 1e-12; what the
-    # optimiser then sees on top of it is the generator term's gradient,
-    # which the clip did not touch
-    norms = {}
-    for warmup in (0, 1):
-        model = build_model(
-            cfg, loss_adv=dict(no_warmup(cfg), warmup_iters=warmup))
-        _randomise_zero_weights(model)
-        optim_wrapper = adversarial_wrapper(cfg, model, clip_max_norm=1e-12)
-        log = []
-        _record(optim_wrapper['model'], 'model', model, log)
-        model.train_step(one_clip_batch(), optim_wrapper)
-        grads = log[0][1]
-        norms[warmup] = torch.stack([g.norm() for g in grads.values()
-                                     ]).norm().item() if grads else 0.
-    # warm-up (VIS only): clipped to ~1e-12; with the generator term: more
-    assert norms[1] < 1e-10
-    assert norms[0] > 1e-6
+def _model_step_grads(cfg, clip_max_norm=None, **loss_adv):
+    """The gradients the model optimiser used in one adversarial step."""
+    model = build_model(cfg, loss_adv=no_warmup(cfg, **loss_adv))
+    _randomise_zero_weights(model)
+    optim_wrapper = adversarial_wrapper(cfg, model, clip_max_norm)
+    log = []
+    _record(optim_wrapper['model'], 'model', model, log)
+    torch.manual_seed(1)  # the same dropout masks in every call
+    model.train_step(one_clip_batch(), optim_wrapper)
+    return log[0][1]
+
+
+def _norm(grads):
+    return torch.stack([g.norm() for g in grads.values()]).norm().item() \
+        if grads else 0.
+
+
+def test_adversarial_gradient_clip_apart_or_together(cfg):
+    # a model clip of 1e-12 leaves the VIS gradient at norm 1e-12. With
+    # clip_apart, what the optimiser sees on top of it is the generator
+    # term's gradient, which the clip did not touch; by default (one
+    # backward pass) the clip holds the sum, as in the warm-up (VIS only)
+    assert _norm(_model_step_grads(cfg, 1e-12, warmup_iters=1)) < 1e-10
+    assert _norm(_model_step_grads(cfg, 1e-12, clip_apart=True)) > 1e-6
+    assert _norm(_model_step_grads(cfg, 1e-12)) < 1e-10
+
+
+def test_one_backward_pass_gives_the_gradients_of_two(cfg):
+    # with a clip that never acts, the VIS and generator gradients of one
+    # backward pass are those of the two passes of clip_apart (the
+    # reference), and both differ from the VIS gradient alone
+    together = _model_step_grads(cfg, 1e12)
+    apart = _model_step_grads(cfg, 1e12, clip_apart=True)
+    vis_only = _model_step_grads(cfg, 1e12, warmup_iters=1)
+    assert set(together) == set(apart)
+    flat = {
+        key: torch.cat([grads[n].flatten() for n in sorted(apart)])
+        for key, grads in (('together', together), ('apart', apart))
+    }
+    # float sums in another order: equal to 1e-4 of the gradient's norm
+    assert (flat['together'] - flat['apart']).norm() <= \
+        1e-4 * flat['apart'].norm()
+    assert max((together[n] - vis_only[n]).abs().max().item()
+               for n in together) > 1e-6
 
 
 def test_discriminator_learns_in_the_model(cfg):
