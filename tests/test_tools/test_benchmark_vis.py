@@ -79,3 +79,16 @@ def test_bad_arguments_are_named():
     with pytest.raises(SystemExit):
         bv.parse_args(['--preset', 'tiny', '--models', 'seqformer'])
     assert bv.parse_task('infer36') == ('infer', 36)
+
+
+def test_a_variant_is_its_model_with_options():
+    args = bv.parse_args(['--preset', 'tiny', '--models', 'msts_apart'])
+    results = dict(models={})
+    bench = bv.Benches(args, results)['msts_apart']
+    assert bench.config == bv.PRESETS['tiny']['msts']
+    assert bench.model.loss_adv.clip_apart is True
+    assert results['models']['msts_apart']['cfg_options'] == {
+        'model.loss_adv.clip_apart': True
+    }
+    # the default run leaves variants out
+    assert bv.parse_args(['--preset', 'tiny']).models == ['msts', 'm2f']

@@ -102,13 +102,22 @@ PRESETS = {
         'synthetic.py',
     },
 }
+# name -> (model of the preset, cfg options): variants run only when named
+# in --models
+VARIANTS = {
+    # the adversarial update before one backward pass became the default
+    'msts_apart': ('msts', {
+        'model.loss_adv.clip_apart': True
+    }),
+}
 MODEL_NAMES = {
     'msts': 'MS-STS VIS',
     'seqformer': 'SeqFormer',
     'm2f': 'Mask2Former-VIS',
+    'msts_apart': 'MS-STS VIS (clip_apart)',
 }
 # (model, baseline): the ratio is the baseline's median over the model's
-PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'))
+PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'))
 TASK_RE = re.compile(r'^(infer|train)(\d+)$')
 RESULT_STEM = 'benchmark_vis'
 
@@ -125,7 +134,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=None,
         help='models of the preset to run (default: all of them; r50: '
-        'msts seqformer m2f, tiny: msts m2f)')
+        'msts seqformer m2f, tiny: msts m2f); msts_apart is the MS-STS '
+        'config with AdversarialLoss(clip_apart=True), its adversarial '
+        'update in two backward passes')
     parser.add_argument(
         '--tasks',
         nargs='+',
@@ -154,9 +165,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=None,
         help='training iteration the MS-STS step runs at, which sets the '
-        'weight of its generator term (default: the end of the config\'s '
-        'warm-up and ramp, the term at full weight; 0: the discriminator '
-        'warm-up, one backward pass fewer)')
+        'weight of its generator term (default: the first iteration after '
+        'the config\'s warm-up and ramp that logs no gradient norms, the '
+        'term at full weight; 0: the discriminator warm-up, no generator '
+        'term)')
     parser.add_argument(
         '--profile',
         action='store_true',
@@ -178,10 +190,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     presets = PRESETS[args.preset]
     args.models = args.models or list(presets)
-    unknown = [m for m in args.models if m not in presets]
+    known = list(presets) + [
+        name for name, (base, _) in VARIANTS.items() if base in presets
+    ]
+    unknown = [m for m in args.models if m not in known]
     if unknown:
         parser.error(f'--models {" ".join(unknown)}: the {args.preset} '
-                     f'preset has {", ".join(presets)}')
+                     f'preset has {", ".join(known)}')
     for task in args.tasks:
         match = TASK_RE.match(task)
         if match is None or int(match.group(2)) < 1:
@@ -227,17 +242,22 @@ class Bench:
     """One model of the comparison, built on first use.
 
     Attributes:
-        name (str): The key of the preset (``msts``, ``seqformer``, ``m2f``).
+        name (str): The key of the preset or of ``VARIANTS``.
         cfg (mmengine.Config): Its config.
         model (nn.Module): The model, random weights, on ``device``.
         optim_wrapper: Built by the first training step.
     """
 
-    def __init__(self, name: str, config: str, device: str) -> None:
+    def __init__(self,
+                 name: str,
+                 config: str,
+                 device: str,
+                 cfg_options: Optional[Dict] = None) -> None:
         from mmdet.registry import MODELS
         from mmengine.registry import init_default_scope
         self.name, self.config, self.device = name, config, device
         self.cfg = load_config(config)
+        self.cfg.merge_from_dict(cfg_options or {})
         init_default_scope(self.cfg.get('default_scope', 'mmdet'))
         torch.manual_seed(0)
         self.model = MODELS.build(self.cfg.model)
@@ -271,9 +291,11 @@ class Bench:
             head.num_frames = len(data['data_samples'][0])
         loss_adv = getattr(model, 'loss_adv', None)
         if adv_iter is None and loss_adv is not None:
-            adv_cfg = self.cfg.model.get('loss_adv', {})
-            adv_iter = adv_cfg.get('warmup_iters', 0) + adv_cfg.get(
-                'ramp_iters', 0)
+            # the first iteration after the ramp that logs no gradient norms
+            # (AdversarialLoss.grad_norm_interval): a typical step
+            adv_iter = loss_adv.warmup_iters + loss_adv.ramp_iters
+            if adv_iter % loss_adv.grad_norm_interval == 0:
+                adv_iter += 1
         # the iteration is put back after the step: callers in the same
         # process (tests) may rely on it
         hub = MessageHub.get_current_instance()
@@ -645,11 +667,14 @@ class Benches(dict):
         self.args, self.results = args, results
 
     def __missing__(self, name: str) -> Bench:
-        config = PRESETS[self.args.preset][name]
-        print(f'building {name}: {config}', flush=True)
-        bench = self[name] = Bench(name, config, self.args.device)
+        base, options = VARIANTS.get(name, (name, {}))
+        config = PRESETS[self.args.preset][base]
+        print(f'building {name}: {config} {options or ""}', flush=True)
+        bench = self[name] = Bench(name, config, self.args.device, options)
         self.results['models'][name] = dict(
             config=config, params_m=round(bench.params_m, 2))
+        if options:
+            self.results['models'][name]['cfg_options'] = options
         return bench
 
 

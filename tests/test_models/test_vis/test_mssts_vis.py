@@ -123,8 +123,8 @@ def loss_names(num_layers):
 
 def no_warmup(cfg, **kwargs):
     """The config's ``loss_adv`` with the generator term on at once."""
-    return dict(cfg.model.loss_adv, **dict(dict(warmup_iters=0, ramp_iters=0),
-                                           **kwargs))
+    return dict(cfg.model.loss_adv,
+                **dict(dict(warmup_iters=0, ramp_iters=0), **kwargs))
 
 
 def test_loss_terms(cfg):
@@ -352,7 +352,7 @@ def test_discriminator_learns_in_the_model(cfg):
     optim_wrapper = adversarial_wrapper(cfg, model)
     clip = draw_clip(num_frames=2, size=(32, 32))
     hub = MessageHub.get_current_instance()
-    disc_losses = []
+    disc_losses, norm_iters = [], []
     try:
         for it in range(60):
             hub.update_info('iter', it)
@@ -361,8 +361,12 @@ def test_discriminator_learns_in_the_model(cfg):
                 data_samples=[copy.deepcopy(clip['data_samples'])])
             log_vars = model.train_step(data, optim_wrapper)
             disc_losses.append(log_vars['loss_disc'].item())
+            if 'adv_grad_norm_enc' in log_vars:
+                norm_iters.append(it)
     finally:
         hub.update_info('iter', 0)
+    # the generator term is on from iteration 40; norms every 10 of them
+    assert norm_iters == [40, 50]
     assert abs(disc_losses[0] - 2 * math.log(2)) < 0.05
     assert 0 < log_vars['adv_weight'] <= cfg.model.loss_adv.loss_weight
     with_generator = disc_losses[40:]
