@@ -43,15 +43,15 @@ declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 
 # How long each stage usually takes on 2 CPU cores with the default config:
-# docs/main_job.md's runs: on a quiet machine before issue 11's
-# discriminator (data 5-13 s, train 832 s, test 19 s, render 5 s: 861 s), a
-# new user's fresh clone then (train 1,226 s), and the current config beside
-# a benchmark job (train 1,938 s, 34 min in all); the set-up as measured in
-# tools/setup_env.sh's header. A machine shared with other jobs takes longer.
+# docs/main_job.md's runs of the current config, beside one single-threaded
+# benchmark job (data 7 s, train 1,157 s, test 30 s, render 10 s: 1,204 s)
+# and beside four other jobs (train 3,090-3,172 s, test 86 s); the set-up
+# as measured in tools/setup_env.sh's header. A machine shared with other
+# jobs takes longer.
 declare -A USUAL=(
-  [train]="about 14-32 min (832 s on a quiet machine before the new discriminator, 1,938 s now beside another job)"
-  [test]="about 20-30 s (19 s and 32 s measured)"
-  [render]="about 5 s"
+  [train]="about 19-53 min (1,157 s beside one benchmark job, 3,170 s beside four other jobs)"
+  [test]="about 30-90 s (30 s and 86 s measured)"
+  [render]="about 10-30 s"
 )
 SETUP_COLD="18 to about 35 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
 SETUP_WARM="3-5 min with pip's cache warm"
@@ -78,7 +78,7 @@ printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
 printf '  %-6s: %s\n' \
   data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
   train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
-  total "about 15-34 min after the set-up (861 s quiet before the new discriminator, 34 min now beside another job)"
+  total "about 20-55 min after the set-up (1,204 s beside one benchmark job)"
 [[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
    $# -eq 0 ]] ||
   log "(figures for the default config and options; this run: $CONFIG $*)"

@@ -14,7 +14,9 @@ Example:
 
 A long video runs window by window (flat memory, masks kept as RLE) with
 ``--window 20 --stride 10``, or when the config's ``test_cfg`` says so for
-its length; see docs/inference.md.
+its length; see docs/inference.md. ``--flat-heap`` also keeps the C heap
+from creeping up over a long video (glibc's mmap threshold fixed at 1 MiB,
+``mmvis_msts.utils.heap.fix_mmap_threshold``), at a cost in frames/s.
 """
 import argparse
 import os.path as osp
@@ -32,6 +34,7 @@ from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
                              init_model, with_dense_masks)
 from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.evaluation import ytvis_results
+from mmvis_msts.utils.heap import fix_mmap_threshold
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,6 +80,12 @@ def parse_args() -> argparse.Namespace:
         help='random seed set before the model is built, so that a run '
         'without --checkpoint gives the same random weights every time')
     parser.add_argument(
+        '--flat-heap',
+        action='store_true',
+        help='give large C blocks their own mappings, so that the peak '
+        'memory of a long clip-wise run does not creep up with its length '
+        '(glibc; slower: docs/inference.md)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -88,6 +97,8 @@ def main() -> None:
     args = parse_args()
     if not args.out.lower().endswith('.mp4'):
         raise ValueError(f'--out must name an .mp4 file, got {args.out}')
+    if args.flat_heap and not fix_mmap_threshold():
+        print('--flat-heap: not glibc, malloc settings unchanged')
     frames = VideoFrames(args.input)
     set_random_seed(args.seed)
     model = init_model(args.config, args.checkpoint, args.device,
