@@ -1,6 +1,6 @@
 """The C heap of long CPU runs: large blocks on their own mappings.
 
-See docs/inference.md ("Memory of long videos").
+See docs/inference.md (section 4, "Measured").
 """
 import ctypes
 import sys
@@ -22,13 +22,15 @@ def fix_mmap_threshold(nbytes: int = 1 << 20) -> bool:
     up with the run's length. A block on its own mapping goes back when
     freed. Measured on the clip-wise R-50 run of a 360x640 video
     (docs/inference.md): peak 1.11x from 50 to 400 frames with the default,
-    1.01x with the threshold fixed at 1 MiB. The same as
-    ``MALLOC_MMAP_THRESHOLD_=nbytes`` in the environment of a new process
-    (and as slow: every large block is then mapped, zeroed and unmapped
-    each time, about 0.7x the frames/s of the tiny config):
-    the trim threshold goes back to its default (the rise raised it too),
-    and the free top of the heap is returned now, since glibc maps a block
-    only when the heap's top cannot hold it.
+    1.01x with the threshold fixed at 1 MiB. It is slower: every large
+    block is then mapped, zeroed and unmapped each time (about 0.7x the
+    frames/s of the tiny config).
+
+    The effect is that of ``MALLOC_MMAP_THRESHOLD_=nbytes`` in the
+    environment of a new process. Set later, it also needs the trim
+    threshold back at its default (the rise raised it too) and the heap's
+    free top returned now, since glibc maps a block only when the top
+    cannot hold it.
 
     Args:
         nbytes (int): The threshold in bytes. Defaults to 1 MiB.

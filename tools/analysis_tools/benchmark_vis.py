@@ -294,7 +294,7 @@ class Bench:
             # the first iteration after the ramp that logs no gradient norms
             # (AdversarialLoss.grad_norm_interval): a typical step
             adv_iter = loss_adv.warmup_iters + loss_adv.ramp_iters
-            if adv_iter % loss_adv.grad_norm_interval == 0:
+            if loss_adv.logs_grad_norms(adv_iter):
                 adv_iter += 1
         # the iteration is put back after the step: callers in the same
         # process (tests) may rely on it

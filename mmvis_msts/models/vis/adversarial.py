@@ -160,6 +160,11 @@ class AdversarialLoss(nn.Module):
         """D's decision threshold on a logit."""
         return 0.5 if self.gan_type == 'lsgan' else 0.
 
+    def logs_grad_norms(self, iteration: int) -> bool:
+        """Whether a 0-based iteration logs the gradient norms at the
+        encoder maps (every ``grad_norm_interval``)."""
+        return iteration % self.grad_norm_interval == 0
+
     def weight(self, iteration: int) -> float:
         """Weight of the generator term at a 0-based iteration."""
         if iteration < self.warmup_iters:

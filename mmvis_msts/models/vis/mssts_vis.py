@@ -247,14 +247,15 @@ class MSSTSVIS(BaseMOTModel):
                             'model update'):
             return {}
         log_vars.update(stats)
-        if self._iteration() % self.loss_adv.grad_norm_interval == 0:
+        surrogate = gen.surrogate()
+        if self.loss_adv.logs_grad_norms(self._iteration()):
             log_vars.update(
-                adv_grad_norm_enc=grad_norm_at(gen.surrogate(), adv.feats),
+                adv_grad_norm_enc=grad_norm_at(surrogate, adv.feats),
                 vis_grad_norm_enc=grad_norm_at(vis_loss, adv.feats))
         if self.loss_adv.clip_apart:
             self._update_after_clip(model_wrapper, vis_loss, gen)
         else:
-            model_wrapper.update_params(vis_loss + gen.surrogate())
+            model_wrapper.update_params(vis_loss + surrogate)
         return log_vars
 
     @staticmethod
