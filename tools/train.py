@@ -1,9 +1,10 @@
 """Train a video instance segmentation model.
 
-Arguments follow mmdet 3.3's ``tools/train.py``::
+Arguments follow mmdet 3.3's ``tools/train.py`` (``--bf16`` is this
+project's)::
 
-    python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr]
-        [--resume [CHECKPOINT]] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--amp | --bf16]
+        [--auto-scale-lr] [--resume [CHECKPOINT]] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
 
 The runner is built as mmdet's ``tools/train.py`` builds it, from the
@@ -13,14 +14,12 @@ which loads ``load_from`` / ``--resume`` checkpoints with
 ``torch.load(weights_only=True)`` and runs distributed on CPU-only hosts.
 """
 import argparse
-import logging
 
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 
-from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
+from mmvis_msts.utils import (close_dist, load_tool_config, parse_tool_args,
+                              set_wrapper_type)
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,10 +27,17 @@ def parse_args() -> argparse.Namespace:
         description='Train a video instance segmentation model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument(
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument(
         '--amp',
         action='store_true',
-        help='enable automatic-mixed-precision training')
+        help='float16 automatic mixed precision with a dynamic loss scale '
+        '(mmengine\'s AmpOptimWrapper; GPU only)')
+    precision.add_argument(
+        '--bf16',
+        action='store_true',
+        help='bfloat16 autocast without loss scaling (BF16OptimWrapper; CPU '
+        'or GPU, docs/benchmarks.md "bfloat16")')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -48,22 +54,6 @@ def parse_args() -> argparse.Namespace:
         parser, 'train_cfg.max_iters=100 or key="[a,b]" for lists (no spaces)')
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch an ``OptimWrapper`` to ``AmpOptimWrapper`` (dynamic scale)."""
-    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
-        print_log(
-            'AMP training is already enabled in the config.',
-            logger='current',
-            level=logging.WARNING)
-        return
-    if wrapper_type != 'OptimWrapper':
-        raise ValueError('--amp supports optim_wrapper.type="OptimWrapper", '
-                         f'the config has {wrapper_type!r}.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
-
-
 def main() -> None:
     args = parse_args()
     # torch.compile (optional in mmengine) recompiles per input shape;
@@ -73,7 +63,9 @@ def main() -> None:
     cfg = load_tool_config(args)
 
     if args.amp:
-        enable_amp(cfg)
+        set_wrapper_type(cfg, 'AmpOptimWrapper', loss_scale='dynamic')
+    if args.bf16:
+        set_wrapper_type(cfg, 'BF16OptimWrapper')
 
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):

@@ -57,6 +57,9 @@ model = dict(
     track_head=dict(
         num_classes=num_classes,
         num_queries=num_queries,
+        # with --bf16 only the backbone and neck run in bfloat16: at width
+        # 64 the head's casts cost more than they save (docs/benchmarks.md)
+        autocast=False,
         num_feature_levels=num_levels,
         positional_encoding=dict(num_feats=embed_dims // 2),
         # the val split's videos (6-12 frames) run whole; longer ones in the

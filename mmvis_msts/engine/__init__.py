@@ -1,3 +1,4 @@
+from .bf16_optim_wrapper import BF16OptimWrapper
 from .checkpoint_hook import VISCheckpointHook
 from .logger_hook import VISLoggerHook
 from .resume_check import CheckpointMismatchError
@@ -6,6 +7,7 @@ from .visualization_hook import VISVisualizationHook
 from .visualizer import VISLocalVisualizer
 
 __all__ = [
-    'CheckpointMismatchError', 'NonFiniteWeightsError', 'VISCheckpointHook',
-    'VISLocalVisualizer', 'VISLoggerHook', 'VISRunner', 'VISVisualizationHook'
+    'BF16OptimWrapper', 'CheckpointMismatchError', 'NonFiniteWeightsError',
+    'VISCheckpointHook', 'VISLocalVisualizer', 'VISLoggerHook', 'VISRunner',
+    'VISVisualizationHook'
 ]

@@ -1,10 +1,13 @@
-"""Arguments and config setup shared by ``tools/train.py`` and
-``tools/test.py``."""
+"""Arguments and config setup shared by the tools (``tools/train.py``,
+``tools/test.py``, the benchmarks)."""
 import argparse
+import logging
 import os
 import os.path as osp
+from typing import List
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 
 
 def parse_tool_args(parser: argparse.ArgumentParser,
@@ -63,3 +66,41 @@ def load_tool_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def wrapper_cfgs(cfg: Config) -> List[ConfigDict]:
+    """The optim-wrapper configs of ``cfg``: ``optim_wrapper`` itself, or
+    its ``model`` and ``discriminator`` entries under
+    ``VISAdversarialOptimWrapperConstructor``."""
+    if cfg.optim_wrapper.get('constructor') == \
+            'VISAdversarialOptimWrapperConstructor':
+        return [cfg.optim_wrapper.model, cfg.optim_wrapper.discriminator]
+    return [cfg.optim_wrapper]
+
+
+def set_wrapper_type(cfg: Config, wrapper_type: str, **options) -> None:
+    """Switch every ``OptimWrapper`` of ``cfg`` to ``wrapper_type``.
+
+    Args:
+        cfg (Config): The training config; changed in place.
+        wrapper_type (str): ``'AmpOptimWrapper'`` (``--amp``) or
+            ``'BF16OptimWrapper'`` (``--bf16``).
+        **options: Extra arguments of the new wrapper.
+
+    Raises:
+        ValueError: If a wrapper is already of another type than
+            ``OptimWrapper`` (the two flags do not combine).
+    """
+    for wrapper in wrapper_cfgs(cfg):
+        current = wrapper.get('type', 'OptimWrapper')
+        if current == wrapper_type:
+            print_log(
+                f'{wrapper_type} is already set in the config.',
+                logger='current',
+                level=logging.WARNING)
+            continue
+        if current != 'OptimWrapper':
+            raise ValueError(f'--amp and --bf16 switch optim wrappers of '
+                             f'type "OptimWrapper"; the config has '
+                             f'{current!r}.')
+        wrapper.update(type=wrapper_type, **options)

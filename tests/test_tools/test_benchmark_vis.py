@@ -92,3 +92,23 @@ def test_a_variant_is_its_model_with_options():
     }
     # the default run leaves variants out
     assert bv.parse_args(['--preset', 'tiny']).models == ['msts', 'm2f']
+
+
+def test_a_bf16_model_runs_in_bfloat16_autocast():
+    args = bv.parse_args(
+        ['--preset', 'tiny', '--models', 'msts', 'msts_bf16', 'm2f_bf16'])
+    results = dict(models={})
+    benches = bv.Benches(args, results)
+    bench = benches['msts_bf16']
+    assert bench.bf16 and not benches['msts'].bf16
+    assert results['models']['msts_bf16']['autocast'] == 'bfloat16'
+    frames = torch.zeros(2, 3, 64, 96)
+    feats = bench.backbone(frames, training=False)
+    assert all(f.dtype == torch.bfloat16 for f in feats)
+    bench.train(bv.synthetic_clip(2, 64, 96, with_gt=True), adv_iter=None)
+    wrappers = bench.optim_wrapper
+    assert {type(wrappers[k]).__name__
+            for k in ('model', 'discriminator')} == {'BF16OptimWrapper'}
+    assert bv.pairs_of(['msts', 'msts_bf16',
+                        'm2f_bf16']) == [('msts_bf16', 'msts')]
+    assert bv.model_label('m2f_bf16') == 'Mask2Former-VIS (bf16)'

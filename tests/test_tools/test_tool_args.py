@@ -5,20 +5,40 @@ import pytest
 from mmengine.config import Config
 from tool_fixtures import REPO_ROOT
 
-TRAIN = runpy.run_path(str(REPO_ROOT / 'tools/train.py'))
+from mmvis_msts.utils import set_wrapper_type
+
 TEST = runpy.run_path(str(REPO_ROOT / 'tools/test.py'))
 
 
 def test_amp_switches_optim_wrapper():
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
-    TRAIN['enable_amp'](cfg)
+    set_wrapper_type(cfg, 'AmpOptimWrapper', loss_scale='dynamic')
     assert cfg.optim_wrapper == dict(
         type='AmpOptimWrapper', loss_scale='dynamic')
-    TRAIN['enable_amp'](cfg)  # already on: unchanged
+    # already on: unchanged
+    set_wrapper_type(cfg, 'AmpOptimWrapper', loss_scale='dynamic')
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    with pytest.raises(ValueError, match="'AmpOptimWrapper'"):
+        set_wrapper_type(cfg, 'BF16OptimWrapper')
     with pytest.raises(ValueError, match='OptimWrapperDict'):
-        TRAIN['enable_amp'](
-            Config(dict(optim_wrapper=dict(type='OptimWrapperDict'))))
+        set_wrapper_type(
+            Config(dict(optim_wrapper=dict(type='OptimWrapperDict'))),
+            'BF16OptimWrapper')
+
+
+def test_bf16_switches_both_adversarial_wrappers():
+    cfg = Config(
+        dict(
+            optim_wrapper=dict(
+                constructor='VISAdversarialOptimWrapperConstructor',
+                model=dict(type='OptimWrapper', clip_grad=dict(max_norm=1)),
+                discriminator=dict(optimizer=dict(type='AdamW')))))
+    set_wrapper_type(cfg, 'BF16OptimWrapper')
+    assert cfg.optim_wrapper.model == dict(
+        type='BF16OptimWrapper', clip_grad=dict(max_norm=1))
+    assert cfg.optim_wrapper.discriminator == dict(
+        type='BF16OptimWrapper', optimizer=dict(type='AdamW'))
+    assert 'type' not in cfg.optim_wrapper
 
 
 def test_out_sets_prefix_of_vis_metrics_only():

@@ -81,6 +81,7 @@ if REPO_ROOT not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, REPO_ROOT)
 
 from mmvis_msts.engine.atomic_files import write_text_atomic  # noqa: E402
+from mmvis_msts.utils import set_wrapper_type  # noqa: E402
 from mmvis_msts.utils.machine_info import cpu_model  # noqa: E402
 
 # name -> config; ``mmdet::`` is a config shipped in the mmdet package
@@ -116,8 +117,12 @@ MODEL_NAMES = {
     'm2f': 'Mask2Former-VIS',
     'msts_apart': 'MS-STS VIS (clip_apart)',
 }
-# (model, baseline): the ratio is the baseline's median over the model's
+# (model, baseline): the ratio is the baseline's median over the model's;
+# every ``<name>_bf16`` is paired with ``<name>`` too
 PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'))
+# a model name plus this suffix: that model in bfloat16 autocast (inference
+# in torch.autocast, training with BF16OptimWrapper)
+BF16 = '_bf16'
 TASK_RE = re.compile(r'^(infer|train)(\d+)$')
 RESULT_STEM = 'benchmark_vis'
 
@@ -136,7 +141,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='models of the preset to run (default: all of them; r50: '
         'msts seqformer m2f, tiny: msts m2f); msts_apart is the MS-STS '
         'config with AdversarialLoss(clip_apart=True), its adversarial '
-        'update in two backward passes')
+        'update in two backward passes; NAME_bf16 is model NAME in '
+        'bfloat16 autocast')
     parser.add_argument(
         '--tasks',
         nargs='+',
@@ -193,6 +199,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     known = list(presets) + [
         name for name, (base, _) in VARIANTS.items() if base in presets
     ]
+    known += [name + BF16 for name in known]
     unknown = [m for m in args.models if m not in known]
     if unknown:
         parser.error(f'--models {" ".join(unknown)}: the {args.preset} '
@@ -205,6 +212,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.repeats < 1 or args.warmup < 0:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
     return args
+
+
+def model_parts(name: str) -> Tuple[str, Dict, bool]:
+    """``name`` -> (its model of the preset, its cfg options, bfloat16)."""
+    bf16 = name.endswith(BF16)
+    plain = name[:-len(BF16)] if bf16 else name
+    base, options = VARIANTS.get(plain, (plain, {}))
+    return base, options, bf16
+
+
+def model_label(name: str) -> str:
+    """The table's name of a model, e.g. ``'MS-STS VIS (bf16)'``."""
+    if name.endswith(BF16):
+        return f'{MODEL_NAMES[name[:-len(BF16)]]} (bf16)'
+    return MODEL_NAMES[name]
+
+
+def pairs_of(names: List[str]) -> List[Tuple[str, str]]:
+    """The (model, baseline) pairs among ``names``."""
+    pairs = list(PAIRS) + [(name, name[:-len(BF16)])
+                           for name in names if name.endswith(BF16)]
+    return [(m, b) for m, b in pairs if m in names and b in names]
 
 
 def parse_task(task: str) -> Tuple[str, int]:
@@ -252,10 +281,12 @@ class Bench:
                  name: str,
                  config: str,
                  device: str,
-                 cfg_options: Optional[Dict] = None) -> None:
+                 cfg_options: Optional[Dict] = None,
+                 bf16: bool = False) -> None:
         from mmdet.registry import MODELS
         from mmengine.registry import init_default_scope
         self.name, self.config, self.device = name, config, device
+        self.bf16 = bf16
         self.cfg = load_config(config)
         self.cfg.merge_from_dict(cfg_options or {})
         init_default_scope(self.cfg.get('default_scope', 'mmdet'))
@@ -270,10 +301,15 @@ class Bench:
         """Parameters in millions (the discriminator's included)."""
         return sum(p.numel() for p in self.model.parameters()) / 1e6
 
+    def autocast(self) -> torch.autocast:
+        """bfloat16 autocast for a ``_bf16`` model, else a no-op."""
+        return torch.autocast(
+            self.device, dtype=torch.bfloat16, enabled=self.bf16)
+
     def infer(self, data: dict) -> object:
         """``test_step`` on one video, as the test loop runs it."""
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             return self.model.test_step(data)
 
     def train(self, data: dict, adv_iter: Optional[int]) -> object:
@@ -283,6 +319,8 @@ class Bench:
         model = self.model
         model.train()
         if self.optim_wrapper is None:
+            if self.bf16:
+                set_wrapper_type(self.cfg, 'BF16OptimWrapper')
             self.optim_wrapper = build_optim_wrapper(model,
                                                      self.cfg.optim_wrapper)
         head = model.track_head
@@ -321,10 +359,11 @@ class Bench:
         backbone = self.model.backbone
         if not training:
             backbone.eval()
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 return backbone(frames)
         backbone.train()  # norm_eval and frozen stages as configured
-        outs = backbone(frames)
+        with self.autocast():
+            outs = backbone(frames)
         if any(o.requires_grad for o in outs):
             sum(o.mean() for o in outs).backward()
         for p in backbone.parameters():
@@ -551,15 +590,13 @@ def summarise(results: Dict) -> Dict:
                     backbone / sec, 3),
                 repeats=len(run['seconds']))
         ratios = {}
-        for model, base in PAIRS:
-            if model in per_model and base in per_model and \
-                    model in rows and base in rows:
-                m_sec = median(per_model[model]['seconds'])
-                b_sec = median(per_model[base]['seconds'])
-                m_backbone = median(per_model[model]['backbone_seconds'])
-                ratios[f'{model}/{base}'] = dict(
-                    speed_ratio=b_sec / m_sec,
-                    ceiling=None if not m_backbone else b_sec / m_backbone)
+        for model, base in pairs_of(list(rows)):
+            m_sec = median(per_model[model]['seconds'])
+            b_sec = median(per_model[base]['seconds'])
+            m_backbone = median(per_model[model]['backbone_seconds'])
+            ratios[f'{model}/{base}'] = dict(
+                speed_ratio=b_sec / m_sec,
+                ceiling=None if not m_backbone else b_sec / m_backbone)
         summary[task] = dict(models=rows, ratios=ratios)
     return summary
 
@@ -590,7 +627,7 @@ def markdown(results: Dict) -> str:
             load_txt = f'{min(load):.2f}-{max(load):.2f}' if load else ''
             share = row['backbone_share']
             lines.append(
-                f"| {task} | {MODEL_NAMES[name]} | "
+                f"| {task} | {model_label(name)} | "
                 f"`{osp.basename(info['config'])}` | {info['params_m']:.1f} | "
                 f"{row['median_s']:.3f} | {row['frames_per_s']:.2f} | "
                 f"{row['peak_mib'] if row['peak_mib'] is not None else '-'}"
@@ -608,7 +645,7 @@ def markdown(results: Dict) -> str:
             model, base = pair.split('/')
             ceiling = ratio['ceiling']
             lines.append(
-                f'| {task} | {MODEL_NAMES[model]} vs {MODEL_NAMES[base]} | '
+                f'| {task} | {model_label(model)} vs {model_label(base)} | '
                 f"{ratio['speed_ratio']:.2f}x | "
                 f"{'-' if ceiling is None else f'{ceiling:.2f}x'} |")
     profiles = results.get('profiles', {})
@@ -667,14 +704,17 @@ class Benches(dict):
         self.args, self.results = args, results
 
     def __missing__(self, name: str) -> Bench:
-        base, options = VARIANTS.get(name, (name, {}))
+        base, options, bf16 = model_parts(name)
         config = PRESETS[self.args.preset][base]
         print(f'building {name}: {config} {options or ""}', flush=True)
-        bench = self[name] = Bench(name, config, self.args.device, options)
+        bench = self[name] = Bench(name, config, self.args.device, options,
+                                   bf16)
         self.results['models'][name] = dict(
             config=config, params_m=round(bench.params_m, 2))
         if options:
             self.results['models'][name]['cfg_options'] = options
+        if bf16:
+            self.results['models'][name]['autocast'] = 'bfloat16'
         return bench
 
 
@@ -740,7 +780,7 @@ def run_task(task: str, benches: Benches, results: Dict,
             os.makedirs(osp.join(args.out_dir, 'profile'), exist_ok=True)
             write_text_atomic(
                 osp.join(args.out_dir, 'profile', key + '.txt'),
-                f'{MODEL_NAMES[name]}, {task}, {h}x{w}, '
+                f'{model_label(name)}, {task}, {h}x{w}, '
                 f'{args.threads} threads; sorted by self CPU time\n' + table)
             results['profiles'][key] = top
             print(f'[{task}] profiled {name}', flush=True)

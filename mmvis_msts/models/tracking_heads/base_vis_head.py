@@ -4,8 +4,9 @@ Shapes use the package notation (``mmvis_msts``): B clips, T frames, Q
 queries, K classes, N instances, Ld decoder layers, H_4 and W_4 the size of
 the predicted masks.
 """
+import functools
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import torch
 from mmdet.registry import MODELS, TASK_UTILS
@@ -23,6 +24,28 @@ from .vis_postprocess import (nonempty_tracks, select_top_tracks,
 from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
                           VISTargets, WindowCandidates)
 from .vis_targets import build_clip_gts
+
+
+def in_float32(method: Callable) -> Callable:
+    """Run a head method on float32 outputs with autocast off.
+
+    For the methods that take :class:`VISHeadOutputs` after the network
+    (matching, losses, the discriminator's maps, test-time selection): a
+    forward under bfloat16 autocast (``BF16OptimWrapper``, inference in
+    ``torch.autocast``) returns some outputs in bfloat16, and autocast would
+    run the matcher's and the mask head's matrix products in bfloat16 too.
+    In float32 the Hungarian solver gets an array it can read (numpy has no
+    bfloat16), the losses sum over pixels without bfloat16's 8-bit
+    mantissa, and the test-time results are float32 as without autocast.
+    """
+
+    @functools.wraps(method)
+    def run(self, head_outs: VISHeadOutputs, *args, **kwargs):
+        device_type = head_outs.mask_feats.device.type
+        with torch.autocast(device_type, enabled=False):
+            return method(self, head_outs.float(), *args, **kwargs)
+
+    return run
 
 
 class BaseVISHead(BaseModule, metaclass=ABCMeta):
@@ -114,6 +137,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         targets = self.get_targets(head_outs, batch_data_samples)
         return self.loss_by_feat(head_outs, targets)
 
+    @in_float32
     def get_targets(self, head_outs: VISHeadOutputs,
                     batch_data_samples: TrackSampleList) -> VISTargets:
         """GT tracks of every clip and the matching of every layer.
@@ -150,6 +174,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             assignments=assignments,
             avg_factor=max(num_gts.item(), 1.0))
 
+    @in_float32
     def loss_by_feat(self, head_outs: VISHeadOutputs,
                      targets: VISTargets) -> Dict[str, Tensor]:
         """The five losses of every decoder layer.
@@ -238,6 +263,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             avg_factor=targets.avg_factor)
         return [loss_mask, loss_dice]
 
+    @in_float32
     def foreground_maps(self,
                         head_outs: VISHeadOutputs,
                         targets: VISTargets,
@@ -356,6 +382,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
                                         cands.labels[keep]))
         return results
 
+    @in_float32
     def window_candidates(self,
                           head_outs: VISHeadOutputs,
                           clip_id: int = 0) -> WindowCandidates:

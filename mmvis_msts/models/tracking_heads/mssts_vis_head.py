@@ -51,6 +51,12 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         positional_encoding (dict): ``SinePositionalEncoding`` arguments.
         supervise_absent_boxes (bool): See :class:`BaseVISHead`. Defaults to
             False.
+        autocast (bool): Let an enclosing autocast (bfloat16 training with
+            ``BF16OptimWrapper`` or bfloat16 inference) reach the head.
+            False runs the head in float32 whatever the caller set, so that
+            only the backbone and neck run in bfloat16: at the tiny configs'
+            64 channels the casts cost more than bfloat16's matrix products
+            save (docs/benchmarks.md, "bfloat16"). Defaults to True.
         train_cfg (dict, optional): ``assigner`` config. Defaults to None.
         test_cfg (dict, optional): See :class:`BaseVISHead`. Defaults to
             None.
@@ -73,6 +79,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         positional_encoding: ConfigType = dict(
             num_feats=128, normalize=True, offset=-0.5),
         supervise_absent_boxes: bool = False,
+        autocast: bool = True,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -93,6 +100,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
             init_cfg=init_cfg)
         self.num_queries = num_queries
         self.num_feature_levels = num_feature_levels
+        self.autocast = autocast
         self.positional_encoding = SinePositionalEncoding(
             **positional_encoding)
         self.encoder = MODELS.build(encoder)
@@ -175,6 +183,10 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         Returns:
             VISHeadOutputs: The predictions of every decoder layer.
         """
+        device_type = x[0].device.type
+        if not self.autocast and torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return self.forward([f.float() for f in x], batch_data_samples)
         img_metas = self._frame_metas(batch_data_samples)
         if len(x) != self.num_feature_levels:
             raise ValueError(f'expected {self.num_feature_levels} feature '

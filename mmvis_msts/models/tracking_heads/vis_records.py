@@ -3,7 +3,7 @@
 Shapes use the package notation (``mmvis_msts``): B clips, T frames, Q
 queries, K classes, N instances, L levels, Ld decoder layers, C channels.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import List, Tuple
 
 import torch
@@ -59,6 +59,20 @@ class VISHeadOutputs:
         factor = self.mask_feat_stride // self.mask_out_stride
         h, w = self.mask_feats.shape[-2:]
         return h * factor, w * factor
+
+    def float(self) -> 'VISHeadOutputs':
+        """The same outputs with every tensor in float32 (a network run
+        under bfloat16 autocast returns some in bfloat16); ``self`` when
+        they are float32 already."""
+        changed = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor) and value.dtype != torch.float32:
+                changed[field.name] = value.float()
+            elif isinstance(value, list) and any(m.dtype != torch.float32
+                                                 for m in value):
+                changed[field.name] = [m.float() for m in value]
+        return replace(self, **changed) if changed else self
 
 
 @dataclass

@@ -2,10 +2,10 @@
 import copy
 from typing import List, Optional
 
-from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmdet.registry import (OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS,
+                            OPTIMIZERS)
 from mmengine.optim import (DefaultOptimWrapperConstructor, OptimWrapper,
                             OptimWrapperDict)
-from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
 
 from ..utils import unwrap_model

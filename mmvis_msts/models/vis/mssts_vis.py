@@ -128,7 +128,8 @@ class MSSTSVIS(BaseMOTModel):
                                        self.num_unmatched_queries)
         return losses, AdversarialInputs(
             frames=inputs.flatten(0, 1),
-            feats=head_outs.mlvl_memory[:num_levels],
+            # float32 whatever autocast made them: D may train without it
+            feats=[m.float() for m in head_outs.mlvl_memory[:num_levels]],
             real=fg_maps.gt,
             fake=fg_maps.pred)
 

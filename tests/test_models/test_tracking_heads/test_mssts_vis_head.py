@@ -194,6 +194,38 @@ def test_loss_terms():
     assert not missing
 
 
+def test_bf16_autocast_reaches_the_head_unless_turned_off():
+    samples, feats = [make_clip()], make_feats(3)
+    plain = build_head()(feats, samples)
+    assert plain.float() is plain  # float32 already: nothing copied
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = build_head()(feats, samples)
+        kept = build_head(autocast=False)(feats, samples)
+    assert mixed.cls_scores.dtype == torch.bfloat16
+    assert kept.cls_scores.dtype == torch.float32
+    # autocast=False is the float32 head, op for op
+    torch.testing.assert_close(kept.cls_scores, plain.cls_scores)
+    torch.testing.assert_close(kept.mask_feats, plain.mask_feats)
+    # bfloat16 keeps 8 bits of mantissa: about 2 significant digits
+    as_float = mixed.float()
+    assert all(m.dtype == torch.float32 for m in as_float.mlvl_memory)
+    torch.testing.assert_close(
+        as_float.bbox_preds, plain.bbox_preds, rtol=0, atol=0.05)
+
+
+def test_losses_are_float32_under_bf16_autocast():
+    samples, feats = [make_clip(), make_clip()], make_feats(6)
+    head = build_head()
+    reference = head.loss(feats, samples)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = head.loss(feats, samples)
+    assert all(v.dtype == torch.float32 for v in losses.values())
+    # the same matching and about the same values as in float32
+    for name, value in reference.items():
+        torch.testing.assert_close(
+            losses[name], value, rtol=0.1, atol=0.02, msg=name)
+
+
 def test_loss_without_gt_is_finite():
     head = build_head()
     losses = head.loss(make_feats(3), [make_clip(instances=[])])
@@ -283,6 +315,21 @@ def test_predict_per_frame_results():
     with torch.no_grad():
         small, = head.predict(make_feats(4), [sample], rescale=False)
     assert small[0].masks.shape == (4, 60, 70)
+
+
+def test_predict_under_bf16_autocast_gives_float32_results():
+    head = build_head()
+    head.eval()
+    sample = make_clip(num_frames=4, ori_hw=(120, 140))
+    with torch.no_grad():
+        reference, = head.predict(make_feats(4), [copy.deepcopy(sample)])
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            results, = head.predict(make_feats(4), [sample])
+    for frame_result, ref in zip(results, reference):
+        assert frame_result.scores.dtype == torch.float32
+        assert frame_result.bboxes.dtype == torch.float32
+        torch.testing.assert_close(
+            frame_result.scores, ref.scores, rtol=0, atol=0.02)
 
 
 def test_predict_by_feat_on_known_logits(monkeypatch):
