@@ -86,6 +86,11 @@ def parse_args() -> argparse.Namespace:
         'memory of a long clip-wise run does not creep up with its length '
         '(glibc; slower: docs/inference.md)')
     parser.add_argument(
+        '--bf16',
+        action='store_true',
+        help='run the network in bfloat16 autocast (faster on CPUs with '
+        'AVX512-BF16 or AMX and on GPUs: docs/inference.md)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -110,7 +115,12 @@ def main() -> None:
 
     start = time.perf_counter()
     result = inference_video(
-        model, frames, progress=True, window=args.window, stride=args.stride)
+        model,
+        frames,
+        progress=True,
+        window=args.window,
+        stride=args.stride,
+        bf16=args.bf16)
     seconds = time.perf_counter() - start
     print(f'{len(result)} frames segmented in {seconds:.1f} s '
           f'({len(result) / seconds:.2f} frames/s, reading and model)')

@@ -348,7 +348,8 @@ def inference_video(model: nn.Module,
                     video_id: int = 0,
                     progress: bool = False,
                     window: Optional[int] = None,
-                    stride: Optional[int] = None) -> TrackDataSample:
+                    stride: Optional[int] = None,
+                    bf16: bool = False) -> TrackDataSample:
     """Segment and track the instances of one video.
 
     The frames go through the config's test pipeline one at a time (see
@@ -377,6 +378,10 @@ def inference_video(model: nn.Module,
             Defaults to None (the config's settings).
         stride (int, optional): Frames between window starts, with
             ``window`` only. Defaults to ``window // 2``.
+        bf16 (bool): Run the network in bfloat16 autocast (a CPU with
+            AVX512-BF16 or AMX, or a GPU); the post-processing and the
+            results stay float32 (docs/inference.md, "bfloat16").
+            Defaults to False.
 
     Returns:
         TrackDataSample: T frames; frame t carries ``pred_track_instances``
@@ -408,7 +413,9 @@ def inference_video(model: nn.Module,
         desc='read + segment' if windows else 'read + preprocess',
         disable=not progress)
     packed = _packed_frames(frames, pipeline, video_id, bar)
-    with bar, torch.no_grad():
+    device_type = model.data_preprocessor.device.type
+    with bar, torch.no_grad(), torch.autocast(
+            device_type, dtype=torch.bfloat16, enabled=bf16):
         if windows is None:
             items = list(packed)
             for _, sample in items:

@@ -289,3 +289,26 @@ def test_config_windows_switch_on_past_their_length(model):
         assert torch.equal(got.instances_id, want.instances_id)
     with pytest.raises(ValueError, match='stride needs a window'):
         inference_video(model, frames, window=0, stride=2)
+
+
+@pytest.mark.parametrize('window', [0, 3])
+def test_bf16_runs_the_network_in_autocast(model, monkeypatch, window):
+    """``bf16=True``: the backbone runs inside bfloat16 autocast (whole
+    video and clip-wise); the results are float32, as without it."""
+    seen = []
+    forward = model.backbone.forward
+
+    def recording(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled('cpu'))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model.backbone, 'forward', recording)
+    frames = moving_shapes(5)
+    inference_video(model, frames, window=window)
+    result = inference_video(model, frames, window=window, bf16=True)
+    half = len(seen) // 2
+    assert seen == [False] * half + [True] * half and half > 0
+    assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+    for frame in result.video_data_samples:
+        assert frame.pred_track_instances.scores.dtype == torch.float32
+        assert frame.pred_track_instances.bboxes.dtype == torch.float32

@@ -17,13 +17,14 @@ import benchmark_vis as bv  # noqa: E402
 TASKS = ('infer2', 'train2')
 ARGS = [
     '--preset', 'tiny', '--size', '64', '96', '--tasks', *TASKS, '--repeats',
-    '1', '--warmup', '0', '--threads', '1'
+    '1', '--warmup', '0', '--threads', '1', '--train-clips', '2'
 ]
 
 
 @pytest.fixture(scope='module')
 def bench_dir(tmp_path_factory) -> Iterator[Path]:
-    """One run: both tiny models, 64x96, T=2, one round, no warm-up."""
+    """One run: both tiny models, 64x96, T=2 (training: batches of 2
+    clips), one round, no warm-up."""
     out = tmp_path_factory.mktemp('benchmark_vis')
     # the tool sets the thread count and quietens the logger: put them back
     threads = torch.get_num_threads()
@@ -57,6 +58,8 @@ def test_every_model_and_task_is_timed(bench_dir):
         assert ratio == pytest.approx(medians['m2f'] / medians['msts'])
     table = (bench_dir / 'benchmark_vis.md').read_text()
     assert '| train2 | MS-STS VIS vs Mask2Former-VIS |' in table
+    assert results['settings']['train_clips'] == 2
+    assert 'a batch of 2 clip(s)' in table
 
 
 def test_a_finished_run_is_read_not_rerun(bench_dir):
@@ -106,6 +109,7 @@ def test_a_bf16_model_runs_in_bfloat16_autocast():
     feats = bench.backbone(frames, training=False)
     assert all(f.dtype == torch.bfloat16 for f in feats)
     bench.train(bv.synthetic_clip(2, 64, 96, with_gt=True), adv_iter=None)
+    assert bench.model.track_head.autocast is False  # the tiny config's
     wrappers = bench.optim_wrapper
     assert {type(wrappers[k]).__name__
             for k in ('model', 'discriminator')} == {'BF16OptimWrapper'}

@@ -47,7 +47,8 @@ def read_video(path: Path) -> tuple:
 
 
 @pytest.mark.parametrize(
-    'windows', [[], ['--window', '3', '--stride', '2', '--flat-heap']],
+    'windows',
+    [[], ['--window', '3', '--stride', '2', '--flat-heap', '--bf16']],
     ids=['whole-video', 'clip-wise'])
 def test_demo_writes_video_and_results_json(tmp_path, windows):
     inputs = write_input_video(tmp_path / 'input.mp4')

@@ -6,7 +6,8 @@ every model, times
 * ``infer<T>``: inference on a T-frame video, ``model.test_step`` (data
   preprocessing, forward, post-processing to masks at the input size), as
   the test loop runs it (``torch.no_grad``);
-* ``train<T>``: one training step on a T-frame clip with ground truth,
+* ``train<T>``: one training step on a batch of ``--train-clips`` T-frame
+  clips with ground truth (default 1),
   ``model.train_step`` with the config's own optimiser wrapper (built by
   mmengine's ``build_optim_wrapper``: AdamW, its gradient clipping and, for
   MS-STS, the discriminator's update and the generator term at full weight,
@@ -15,6 +16,11 @@ every model, times
 and, for each, the backbone alone on the same preprocessed frames
 (forward; in training forward and backward), whose share of the whole shows
 the ceiling of any ratio between models with the same backbone.
+
+A model name ending in ``_bf16`` (``msts_bf16``, ``m2f_bf16``, ...) is that
+model in bfloat16 autocast: inference inside ``torch.autocast``, training
+with ``BF16OptimWrapper`` (``tools/train.py --bf16``); it is paired with the
+float32 model.
 
 Models are interleaved (A B C A B C ...) over ``--repeats`` rounds after one
 warm-up round, and medians are reported, so that a load spike on a shared
@@ -56,6 +62,9 @@ Examples:
         --tasks infer5 infer36 train5 --repeats 3 --profile
     # the tiny synthetic configs
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128
+    # float32 against bfloat16 autocast, the main job's training batch
+    python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
+        --models msts msts_bf16 --tasks train3 --train-clips 4 --threads 1
 """
 import argparse
 import ctypes
@@ -157,6 +166,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         help='frame size')
     parser.add_argument(
+        '--train-clips',
+        type=int,
+        default=1,
+        help='clips per training batch (the main job trains on 4)')
+    parser.add_argument(
         '--repeats',
         type=int,
         default=3,
@@ -209,8 +223,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if match is None or int(match.group(2)) < 1:
             parser.error(f'--tasks {task}: expected infer<T> or train<T>, '
                          'T >= 1 frames (e.g. infer5, train5)')
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.repeats < 1 or args.warmup < 0 or args.train_clips < 1:
+        parser.error('--repeats and --train-clips must be >= 1 and '
+                     '--warmup >= 0')
     return args
 
 
@@ -558,7 +573,8 @@ def settings_of(args: argparse.Namespace) -> Dict:
         threads=args.threads,
         device=args.device,
         warmup=args.warmup,
-        adv_iter=args.adv_iter)
+        adv_iter=args.adv_iter,
+        train_clips=args.train_clips)
 
 
 def median(values: List[float]) -> Optional[float]:
@@ -611,7 +627,8 @@ def markdown(results: Dict) -> str:
         f"load average (1 min) {m['load_avg_start']} at the start.", '',
         'Time: median over the rounds (models interleaved, after '
         f"{s['warmup']} warm-up round); infer: `test_step` (preprocessing, "
-        'forward, post-processing); train: `train_step` (forward, backward, '
+        'forward, post-processing); train: `train_step` on a batch of '
+        f"{s.get('train_clips', 1)} clip(s) (forward, backward, "
         'optimiser step(s); MS-STS: discriminator and model updates). '
         f"Memory: {results['memory']}. Backbone: the backbone alone on the "
         'same frames (train: forward and backward).', '',
@@ -734,7 +751,13 @@ def run_task(task: str, benches: Benches, results: Dict,
     h, w = args.size
 
     def data() -> dict:  # fresh: models write into their data samples
-        return synthetic_clip(frames, h, w, with_gt=training)
+        if not training:
+            return synthetic_clip(frames, h, w, with_gt=False)
+        clips = [
+            synthetic_clip(frames, h, w, with_gt=True, seed=i)
+            for i in range(args.train_clips)
+        ]
+        return {key: sum((c[key] for c in clips), []) for key in clips[0]}
 
     def call(name: str) -> Callable[[], object]:
         bench = benches[name]

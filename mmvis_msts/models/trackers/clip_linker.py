@@ -163,7 +163,10 @@ class ClipLinker:
             ids, in candidate order.
         """
         track_ids = list(self.tracks)
-        sim = self.similarity(candidates)
+        # float32 under a caller's autocast (bfloat16 inference): the
+        # solver reads numpy, which has no bfloat16
+        with torch.autocast(candidates.scores.device.type, enabled=False):
+            sim = self.similarity(candidates)
         num = len(candidates.scores)
         ids = [-1] * num
         if sim.numel():
