@@ -62,17 +62,18 @@ declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 
 # How long each stage usually takes on 2 CPU cores with the default config:
-# docs/main_job.md's runs of the current config, beside one single-threaded
-# benchmark job (data 7 s, train 1,157 s, test 30 s, render 10 s: 1,204 s)
-# and beside four other jobs (train 3,090-3,172 s, test 86 s); the set-up
-# as measured in tools/setup_env.sh's header. A machine shared with other
-# jobs takes longer.
+# docs/main_job.md's runs of the current config, in float32 beside one
+# single-threaded benchmark job (data 7 s, train 1,157 s, test 30 s, render
+# 10 s: 1,204 s) and beside four other jobs (train 3,090-3,172 s, test 86 s),
+# in bfloat16 beside four other jobs (train 1,710 s); the set-up as measured
+# in tools/setup_env.sh's header. A machine shared with other jobs takes
+# longer.
 declare -A USUAL=(
-  [train]="about 19-53 min (1,157 s beside one benchmark job, 3,170 s beside four other jobs)"
+  [train]="about 19-53 min (float32: 1,157 s beside one benchmark job, 3,170 s beside four other jobs; bfloat16: 1,710 s beside four other jobs)"
   [test]="about 30-90 s (30 s and 86 s measured)"
   [render]="about 10-30 s"
 )
-SETUP_COLD="18 to about 35 min with a cold pip cache (mmcv build 15 min; 31 min on a busy machine)"
+SETUP_COLD="18 to about 35 min with a cold pip cache (mmcv build 15-31 min; 24 min in all on a fresh machine)"
 SETUP_WARM="3-5 min with pip's cache warm"
 if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
   NOW_SETUP="skipped (SKIP_SETUP=1)"

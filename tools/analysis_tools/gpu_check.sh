@@ -8,7 +8,10 @@
 #   2. runs tests/test_ops (the CUDA cases included);
 #   3. runs tools/analysis_tools/benchmark_ops.py on the GPU (mmcv's CUDA op
 #      as the baseline when mmcv.ops imports, else ours alone);
-#   4. writes logs and results under "${OUT:-gpu_results}".
+#   4. where the full package imports (compiled mmcv), runs
+#      tools/analysis_tools/benchmark_vis.py: the R-50 models in float32 and
+#      bfloat16 autocast, inference and a training step;
+#   5. writes logs and results under "${OUT:-gpu_results}".
 #
 # The op needs mmengine and mmdet (for its registry) but not compiled mmcv.
 # When the machine lacks them, carry them as wheels in .whl/ (made here with
@@ -145,9 +148,33 @@ BENCH_ARGS=(--device "${DEVICE}" --out "${OUT_DIR}/benchmark_ops_${DEVICE}.md")
   > "${OUT_DIR}/benchmark.log" 2>&1 || FAILED+=(benchmark)
 cat "${OUT_DIR}/benchmark_ops_${DEVICE}.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark.log"
 
+# -- 6. model benchmark -----------------------------------------------------------
+# MS-STS VIS, SeqFormer and Mask2Former-VIS R-50 in float32 and bfloat16
+# autocast (docs/benchmarks.md); the model code needs compiled mmcv, so this
+# step runs only where the full package imports.
+step "model benchmark on ${DEVICE}"
+if [[ "${PYTHONPATH}" == "${WORK}/overlay"* ]]; then
+  echo "skipped: the full package does not import here (import_package.log);" \
+    "the models need mmcv with its compiled ops" | tee "${OUT_DIR}/benchmark_vis_skipped.txt"
+else
+  if [[ "${DEVICE}" == cuda ]]; then
+    VIS_ARGS=(--preset r50 --models msts msts_bf16 seqformer seqformer_bf16 m2f m2f_bf16
+              --tasks infer5 train5 --repeats 3 --threads 4)
+    VIS_LIMIT=240
+  else  # the dry run: the tiny configs, tiny input
+    VIS_ARGS=(--preset tiny --models msts msts_bf16 --size 64 96 --tasks infer2 train2
+              --repeats 1 --warmup 0 --threads 1)
+    VIS_LIMIT=120
+  fi
+  (cd "${WORK}" && timeout "${VIS_LIMIT}" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
+    --device "${DEVICE}" "${VIS_ARGS[@]}" --out-dir "${OUT_DIR}/benchmark_vis") \
+    > "${OUT_DIR}/benchmark_vis.log" 2>&1 || FAILED+=(model-benchmark)
+  cat "${OUT_DIR}/benchmark_vis/benchmark_vis.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark_vis.log"
+fi
+
 step "results in ${OUT_DIR}: $(ls "${OUT_DIR}" | tr '\n' ' ')"
 if [[ ${#FAILED[@]} -gt 0 ]]; then
   echo "FAILED: ${FAILED[*]}"
   exit 1
 fi
-echo "OK: build, tests and benchmark passed on ${DEVICE}"
+echo "OK: build, tests and benchmarks passed on ${DEVICE}"
