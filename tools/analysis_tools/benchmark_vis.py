@@ -229,25 +229,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def split_bf16(name: str) -> Tuple[str, bool]:
+    """``'msts_bf16'`` -> ``('msts', True)``, ``'msts'`` ->
+    ``('msts', False)``."""
+    if name.endswith(BF16):
+        return name[:-len(BF16)], True
+    return name, False
+
+
 def model_parts(name: str) -> Tuple[str, Dict, bool]:
     """``name`` -> (its model of the preset, its cfg options, bfloat16)."""
-    bf16 = name.endswith(BF16)
-    plain = name[:-len(BF16)] if bf16 else name
+    plain, bf16 = split_bf16(name)
     base, options = VARIANTS.get(plain, (plain, {}))
     return base, options, bf16
 
 
 def model_label(name: str) -> str:
     """The table's name of a model, e.g. ``'MS-STS VIS (bf16)'``."""
-    if name.endswith(BF16):
-        return f'{MODEL_NAMES[name[:-len(BF16)]]} (bf16)'
-    return MODEL_NAMES[name]
+    plain, bf16 = split_bf16(name)
+    return f'{MODEL_NAMES[plain]} (bf16)' if bf16 else MODEL_NAMES[plain]
 
 
 def pairs_of(names: List[str]) -> List[Tuple[str, str]]:
     """The (model, baseline) pairs among ``names``."""
-    pairs = list(PAIRS) + [(name, name[:-len(BF16)])
-                           for name in names if name.endswith(BF16)]
+    pairs = list(PAIRS) + [(name, split_bf16(name)[0])
+                           for name in names if split_bf16(name)[1]]
     return [(m, b) for m, b in pairs if m in names and b in names]
 
 

@@ -37,6 +37,9 @@ def in_float32(method: Callable) -> Callable:
     In float32 the Hungarian solver gets an array it can read (numpy has no
     bfloat16), the losses sum over pixels without bfloat16's 8-bit
     mantissa, and the test-time results are float32 as without autocast.
+    A caller that passes the same outputs to several of these methods casts
+    them once itself (``VISHeadOutputs.float()`` of float32 outputs is a
+    no-op).
     """
 
     @functools.wraps(method)
@@ -133,7 +136,8 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         Returns:
             dict[str, Tensor]: See :meth:`loss_by_feat`.
         """
-        head_outs = self(x, batch_data_samples)
+        # float32 once for both methods (``in_float32``)
+        head_outs = self(x, batch_data_samples).float()
         targets = self.get_targets(head_outs, batch_data_samples)
         return self.loss_by_feat(head_outs, targets)
 

@@ -116,8 +116,11 @@ class MSSTSVIS(BaseMOTModel):
             tuple: The head's losses, and the :class:`AdversarialInputs`
             (None without a discriminator).
         """
-        # forward through the (maybe DDP-wrapped) head, methods on the head
-        head_outs = self.track_head(self.extract_feat(inputs), data_samples)
+        # forward through the (maybe DDP-wrapped) head, methods on the head;
+        # float32 once here, whatever autocast made them: the methods below
+        # (and D, which may train without autocast) take float32
+        head_outs = self.track_head(self.extract_feat(inputs),
+                                    data_samples).float()
         head = unwrap_model(self.track_head)
         targets = head.get_targets(head_outs, data_samples)
         losses = head.loss_by_feat(head_outs, targets)
@@ -128,8 +131,7 @@ class MSSTSVIS(BaseMOTModel):
                                        self.num_unmatched_queries)
         return losses, AdversarialInputs(
             frames=inputs.flatten(0, 1),
-            # float32 whatever autocast made them: D may train without it
-            feats=[m.float() for m in head_outs.mlvl_memory[:num_levels]],
+            feats=head_outs.mlvl_memory[:num_levels],
             real=fg_maps.gt,
             fake=fg_maps.pred)
 
