@@ -3,12 +3,15 @@
 Arguments follow mmdet 3.3's ``tools/test.py``::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PREFIX]
-        [--show] [--show-dir DIR] [--wait-time S] [--cfg-options k=v ...]
-        [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
+        [--show] [--show-dir DIR] [--wait-time S] [--compile [BACKEND]]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--local-rank N]
 
 ``--out PREFIX`` writes ``PREFIX.json`` and ``PREFIX.submission_file.zip``
 (YouTube-VIS / OVIS server format). For a split without annotations add
 ``--cfg-options test_evaluator.format_only=True`` to only write those files.
+``--compile`` runs the network under ``torch.compile``
+(``mmvis_msts.apis.compile_model``; docs/inference.md, "torch.compile").
 """
 import argparse
 
@@ -16,7 +19,9 @@ from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 
-from mmvis_msts.utils import close_dist, load_tool_config, parse_tool_args
+from mmvis_msts.apis import compile_model
+from mmvis_msts.utils import (add_compile_argument, close_dist,
+                              load_tool_config, parse_tool_args)
 
 # Metrics that take an ``outfile_prefix`` in the YouTube-VIS format.
 VIS_METRICS = ('VISMetric', 'YouTubeVISMetric')
@@ -40,6 +45,7 @@ def parse_args() -> argparse.Namespace:
         help='save painted frames under work_dir/<timestamp>/SHOW_DIR')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_compile_argument(parser, 'each new video length')
     return parse_tool_args(parser, 'test_evaluator.format_only=True')
 
 
@@ -75,6 +81,13 @@ def main() -> None:
         set_outfile_prefix(cfg, args.out)
 
     runner = RUNNERS.build(cfg)
+    if args.compile:
+        # in place: the checkpoint runner.test() loads keeps its names
+        parts = compile_model(
+            getattr(runner.model, 'module', runner.model),
+            backend=args.compile)
+        runner.logger.info(f'torch.compile ({args.compile}): '
+                           f'{", ".join(parts)}')
     runner.test()
     close_dist()
 

@@ -17,6 +17,9 @@ A long video runs window by window (flat memory, masks kept as RLE) with
 its length; see docs/inference.md. ``--flat-heap`` also keeps the C heap
 from creeping up over a long video (glibc's mmap threshold fixed at 1 MiB,
 ``mmvis_msts.utils.heap.fix_mmap_threshold``), at a cost in frames/s.
+``--bf16`` runs the network in bfloat16 autocast and ``--compile`` under
+``torch.compile``; together they are the fastest on a CPU with AMX or
+AVX512-BF16 once compiled (docs/inference.md).
 """
 import argparse
 import os.path as osp
@@ -30,10 +33,11 @@ from mmengine.config import DictAction
 from mmengine.runner import set_random_seed
 from tqdm import tqdm
 
-from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
-                             init_model, with_dense_masks)
+from mmvis_msts.apis import (VideoFrames, VideoInputError, compile_model,
+                             inference_video, init_model, with_dense_masks)
 from mmvis_msts.engine import VISLocalVisualizer
 from mmvis_msts.evaluation import ytvis_results
+from mmvis_msts.utils import add_compile_argument
 from mmvis_msts.utils.heap import fix_mmap_threshold
 
 
@@ -90,6 +94,7 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='run the network in bfloat16 autocast (faster on CPUs with '
         'AVX512-BF16 or AMX and on GPUs: docs/inference.md)')
+    add_compile_argument(parser, 'each new window length or frame size')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -108,6 +113,9 @@ def main() -> None:
     set_random_seed(args.seed)
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
+    if args.compile:
+        parts = compile_model(model, backend=args.compile)
+        print(f'torch.compile ({args.compile}): {", ".join(parts)}')
     if args.checkpoint is None:
         print('No --checkpoint: the model has random weights, so its masks '
               'and classes are meaningless; this run only shows the '

@@ -3,7 +3,10 @@
 Three units, as in ``mmcv/ops/multi_scale_deform_attn.py``:
 
 * :class:`MultiScaleDeformableAttnFunction`: autograd Function over the
-  compiled kernels of ``mmvis_msts._ext`` (CPU and, when built with it, CUDA);
+  compiled kernels of ``mmvis_msts._ext`` (CPU and, when built with it, CUDA),
+  which it calls as the torch custom ops ``mmvis_msts::ms_deform_attn_forward``
+  and ``mmvis_msts::ms_deform_attn_backward`` so that ``torch.compile``
+  traces through them;
 * :func:`ms_deform_attn_pytorch`: the pure-PyTorch reference;
 * :class:`MSDeformAttn`: the registered module, a drop-in
   for ``mmcv.ops.MultiScaleDeformableAttention`` with a public :meth:`sample`.
@@ -17,7 +20,7 @@ points.
 """
 import math
 import warnings
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -34,6 +37,70 @@ ext_module = load_ext('_ext',
 
 # set once the fallback to the reference has been announced
 _fallback_warned = False
+
+
+# The kernels as torch custom ops (torch.library, torch >= 2.4): dynamo
+# (torch.compile) then traces them into its graph, with the output shapes of
+# the fake implementations, instead of splitting the graph at each call of an
+# opaque pybind function. The backward op returns new gradient tensors
+# rather than filling buffers, as a functional custom op must.
+@torch.library.custom_op('mmvis_msts::ms_deform_attn_forward', mutates_args=())
+def _kernel_forward(value: Tensor, spatial_shapes: Tensor,
+                    level_start_index: Tensor, sampling_locations: Tensor,
+                    attention_weights: Tensor, im2col_step: int) -> Tensor:
+    """The forward kernel; arguments and output as in
+    :meth:`MultiScaleDeformableAttnFunction.forward`."""
+    return ext_module.ms_deform_attn_forward(
+        value,
+        spatial_shapes,
+        level_start_index,
+        sampling_locations,
+        attention_weights,
+        im2col_step=im2col_step)
+
+
+@_kernel_forward.register_fake
+def _kernel_forward_fake(value: Tensor, spatial_shapes: Tensor,
+                         level_start_index: Tensor, sampling_locations: Tensor,
+                         attention_weights: Tensor,
+                         im2col_step: int) -> Tensor:
+    num_queries, num_heads = sampling_locations.shape[1:3]
+    return value.new_empty(value.shape[0], num_queries,
+                           num_heads * value.shape[3])
+
+
+@torch.library.custom_op(
+    'mmvis_msts::ms_deform_attn_backward', mutates_args=())
+def _kernel_backward(value: Tensor, spatial_shapes: Tensor,
+                     level_start_index: Tensor, sampling_locations: Tensor,
+                     attention_weights: Tensor, grad_output: Tensor,
+                     im2col_step: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The backward kernel: gradients of value, sampling_locations and
+    attention_weights, shaped as those."""
+    # the kernel adds into these
+    grads = tuple(
+        torch.zeros_like(t)
+        for t in (value, sampling_locations, attention_weights))
+    ext_module.ms_deform_attn_backward(
+        value,
+        spatial_shapes,
+        level_start_index,
+        sampling_locations,
+        attention_weights,
+        grad_output,
+        *grads,
+        im2col_step=im2col_step)
+    return grads
+
+
+@_kernel_backward.register_fake
+def _kernel_backward_fake(value: Tensor, spatial_shapes: Tensor,
+                          level_start_index: Tensor,
+                          sampling_locations: Tensor,
+                          attention_weights: Tensor, grad_output: Tensor,
+                          im2col_step: int) -> Tuple[Tensor, Tensor, Tensor]:
+    return (torch.empty_like(value), torch.empty_like(sampling_locations),
+            torch.empty_like(attention_weights))
 
 
 class MultiScaleDeformableAttnFunction(Function):
@@ -75,13 +142,9 @@ class MultiScaleDeformableAttnFunction(Function):
         sampling_locations = sampling_locations.type_as(value)
         attention_weights = attention_weights.type_as(value)
         ctx.im2col_step = im2col_step
-        output = ext_module.ms_deform_attn_forward(
-            value,
-            value_spatial_shapes,
-            value_level_start_index,
-            sampling_locations,
-            attention_weights,
-            im2col_step=im2col_step)
+        output = _kernel_forward(value, value_spatial_shapes,
+                                 value_level_start_index, sampling_locations,
+                                 attention_weights, im2col_step)
         ctx.save_for_backward(value, value_spatial_shapes,
                               value_level_start_index, sampling_locations,
                               attention_weights)
@@ -99,23 +162,8 @@ class MultiScaleDeformableAttnFunction(Function):
             tuple: (grad_value, None, None, grad_sampling_locations,
             grad_attention_weights, None).
         """
-        (value, spatial_shapes, level_start_index, sampling_locations,
-         attention_weights) = ctx.saved_tensors
-        # the kernel adds into these
-        grad_value = torch.zeros_like(value)
-        grad_sampling_loc = torch.zeros_like(sampling_locations)
-        grad_attn_weight = torch.zeros_like(attention_weights)
-        ext_module.ms_deform_attn_backward(
-            value,
-            spatial_shapes,
-            level_start_index,
-            sampling_locations,
-            attention_weights,
-            grad_output.contiguous(),
-            grad_value,
-            grad_sampling_loc,
-            grad_attn_weight,
-            im2col_step=ctx.im2col_step)
+        grad_value, grad_sampling_loc, grad_attn_weight = _kernel_backward(
+            *ctx.saved_tensors, grad_output.contiguous(), ctx.im2col_step)
         return (grad_value, None, None, grad_sampling_loc, grad_attn_weight,
                 None)
 

@@ -10,6 +10,26 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 
+def add_compile_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--compile [BACKEND]``: ``torch.compile`` the network
+    (``mmvis_msts.apis.compile_model``), inductor unless a backend is named.
+
+    Args:
+        parser (ArgumentParser): The tool's parser; gets the argument.
+        what (str): When compiling happens again for this tool, for the
+            help text, e.g. ``'each new video length'``.
+    """
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        default=None,
+        metavar='BACKEND',
+        help='torch.compile the network with BACKEND (default inductor): '
+        'the first call compiles (minutes at R-50 size on a CPU), and '
+        f'{what} compiles again (docs/inference.md)')
+
+
 def parse_tool_args(parser: argparse.ArgumentParser,
                     cfg_options_example: str) -> argparse.Namespace:
     """Add the runner arguments common to both tools, then parse.

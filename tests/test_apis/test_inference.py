@@ -11,8 +11,8 @@ from mmcv.transforms import Compose
 from mmengine.dataset import pseudo_collate
 from video_fixtures import moving_shapes
 
-from mmvis_msts.apis import (VideoFrames, VideoInputError, inference_video,
-                             init_model)
+from mmvis_msts.apis import (VideoFrames, VideoInputError, compile_model,
+                             inference_video, init_model)
 from mmvis_msts.evaluation import ytvis_results
 
 CONFIG = 'configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py'
@@ -312,3 +312,28 @@ def test_bf16_runs_the_network_in_autocast(model, monkeypatch, window):
     for frame in result.video_data_samples:
         assert frame.pred_track_instances.scores.dtype == torch.float32
         assert frame.pred_track_instances.bboxes.dtype == torch.float32
+
+
+def test_compiled_model_gives_the_eager_models_predictions():
+    """``compile_model`` compiles the parts in place (same modules, same
+    parameter names) and inference gives the eager model's predictions.
+    ``aot_eager`` traces the graphs and runs
+    them through AOT autograd without generating code, so the check takes
+    seconds, not the minutes of inductor."""
+    torch.manual_seed(0)
+    eager = init_model(CONFIG)
+    torch.manual_seed(0)
+    compiled = init_model(CONFIG)
+    names = [n for n, _ in compiled.named_parameters()]
+    parts = compile_model(compiled, backend='aot_eager')
+    assert parts == [
+        'backbone', 'neck', 'track_head.encoder', 'track_head.decoder',
+        'track_head.mask_head'
+    ]
+    assert compiled.backbone._compiled_call_impl is not None
+    assert eager.backbone._compiled_call_impl is None
+    assert [n for n, _ in compiled.named_parameters()] == names
+    frames = moving_shapes(3)
+    want = inference_video(eager, frames, window=0)
+    assert len(want.video_data_samples[0].pred_track_instances) > 0
+    assert_same_predictions(inference_video(compiled, frames, window=0), want)

@@ -258,6 +258,33 @@ def test_dispatcher_uses_kernel_and_matches_reference():
     assert 'MultiScaleDeformableAttnFunction' in type(out.grad_fn).__name__
 
 
+def test_kernels_are_well_formed_custom_ops():
+    # torch's own checks of a custom op: its schema, its fake (meta)
+    # implementation against the real one, and dispatch under
+    # FakeTensorMode, as torch.compile runs it
+    value, shapes, starts, loc, attn = make_inputs(dtype=torch.float32)
+    torch.library.opcheck(torch.ops.mmvis_msts.ms_deform_attn_forward,
+                          (value, shapes, starts, loc, attn, 64))
+    grad_out = torch.randn(value.shape[0], loc.shape[1],
+                           value.shape[2] * value.shape[3])
+    torch.library.opcheck(torch.ops.mmvis_msts.ms_deform_attn_backward,
+                          (value, shapes, starts, loc, attn, grad_out, 64))
+
+
+def test_compile_traces_the_kernel_in_one_graph():
+    # fullgraph=True fails on any graph break, e.g. at an opaque pybind call
+    inputs = make_inputs(dtype=torch.float32)
+    torch._dynamo.reset()
+    compiled = torch.compile(
+        MultiScaleDeformableAttnFunction.apply,
+        backend='aot_eager',
+        fullgraph=True)
+    ours = forward_backward(compiled, *inputs)
+    ref = forward_backward(ms_deform_attn_pytorch, *inputs)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_dispatcher_cpu_half_types_compute_in_float32():
     value, shapes, starts, loc, attn = make_inputs(dtype=torch.float32)
     ref = ms_deform_attn_pytorch(value, shapes, loc, attn)

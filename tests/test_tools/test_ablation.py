@@ -108,16 +108,40 @@ def test_table_mean_and_sample_std(tmp_path):
         run.mkdir(parents=True)
         (run / 'result.json').write_text(json.dumps(r))
     (tmp_path / 'msts-encoder' / 'seed0').mkdir(parents=True)  # unfinished
+    # all-additions' logged D values, as mmengine writes them: only the
+    # iterations past half of max_iters (2000) count
+    for seed, acc_real in ((0, 0.6), (1, 0.8)):
+        log = tmp_path / 'all-additions' / f'seed{seed}' / '20261202_0000'
+        (log / 'vis_data').mkdir(parents=True)
+        rows = [
+            dict(
+                iter=1000, disc_acc_real=0.0, disc_acc_fake=0.0,
+                loss_disc=9.0),
+            dict(iter=1500, loss=3.0),  # an iteration that logged no D
+            dict(
+                iter=1020,
+                disc_acc_real=acc_real,
+                disc_acc_fake=0.9,
+                loss_disc=1.0),
+            dict(
+                iter=2000,
+                disc_acc_real=acc_real,
+                disc_acc_fake=0.7,
+                loss_disc=1.5),
+        ]
+        (log / 'vis_data' / 'scalars.json').write_text(''.join(
+            json.dumps(r) + '\n' for r in rows))
     table = ablation.write_table(str(tmp_path))
     assert (tmp_path / 'ablation.md').read_text() == table
     rows = [line for line in table.splitlines() if line.startswith('| ')]
     # header, then variants in the tool's order; unfinished ones left out.
     # all-additions: mean 0.4, sample std sqrt(2 * 0.1^2 / 1) = 0.1414
+    # D: real (0.6 + 0.8) / 2, fake 0.8 in both, loss 1.25 in both
     assert rows[1:] == [
         '| seqformer-mode | 2000 | 0 | 0.2500 ± - | 0.5000 ± - | '
-        '0.1250 ± - | 0.400 |',
+        '0.1250 ± - | 0.400 | - |',
         '| all-additions | 2000 | 0,1 | 0.4000 ± 0.1414 | 0.6000 ± 0.1414 | '
-        '0.3000 ± 0.1414 | 0.600 |',
+        '0.3000 ± 0.1414 | 0.600 | 0.70 / 0.80, 1.250 |',
     ]
 
 

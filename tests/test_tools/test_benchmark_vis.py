@@ -116,3 +116,34 @@ def test_a_bf16_model_runs_in_bfloat16_autocast():
     assert bv.pairs_of(['msts', 'msts_bf16',
                         'm2f_bf16']) == [('msts_bf16', 'msts')]
     assert bv.model_label('m2f_bf16') == 'Mask2Former-VIS (bf16)'
+
+
+def test_model_names_take_their_suffixes_in_order():
+    assert bv.parse_model_name('msts_bf16_compile') == ('msts', True, True)
+    assert bv.parse_model_name('msts_apart') == ('msts_apart', False, False)
+    assert bv.model_label('msts_bf16_compile') == \
+        'MS-STS VIS (bf16, compiled)'
+    # each suffixed model is paired with the name without its last suffix
+    assert bv.pairs_of(
+        ['msts', 'msts_compile', 'msts_bf16',
+         'msts_bf16_compile']) == [('msts_compile', 'msts'),
+                                   ('msts_bf16', 'msts'),
+                                   ('msts_bf16_compile', 'msts_bf16')]
+    with pytest.raises(SystemExit):
+        bv.parse_args(['--preset', 'tiny', '--models', 'msts_compile_bf16'])
+
+
+def test_a_compile_model_is_built_compiled():
+    # building compiles nothing yet (dynamo compiles at the first call): the
+    # equivalence with the eager model is tests/test_apis' compile test
+    args = bv.parse_args([
+        '--preset', 'tiny', '--models', 'msts_bf16_compile',
+        '--compile-backend', 'aot_eager', '--compile-mode', 'max-autotune'
+    ])
+    results = dict(models={})
+    bench = bv.Benches(args, results)['msts_bf16_compile']
+    assert bench.bf16 and bench.model.backbone._compiled_call_impl is not None
+    info = results['models']['msts_bf16_compile']
+    assert info['compiled'] == dict(
+        backend='aot_eager', mode='max-autotune', parts=bench.compiled)
+    assert 'track_head.encoder' in bench.compiled

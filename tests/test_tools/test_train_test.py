@@ -123,14 +123,38 @@ def test_one_and_two_process_testing_agree(trained):
     # the training process (printed to 4 decimals)
     assert {k: round(one[k], 4) for k in AP_KEYS} == val_metrics_of(cwd, log)
 
-    def tracks(name):
-        with zipfile.ZipFile(cwd / f'results/{name}.submission_file.zip') as z:
-            results = json.loads(z.read('results.json'))
-        return sorted(results, key=lambda r: (r['video_id'], -r['score']))
-
     # the 2 ranks split the 3 videos; gathered predictions are identical
-    assert tracks('one') == tracks('two')
-    assert {r['video_id'] for r in tracks('one')} == set(videos)
+    tracks = submitted_tracks(cwd, 'one')
+    assert submitted_tracks(cwd, 'two') == tracks
+    assert {r['video_id'] for r in tracks} == set(videos)
+
+
+def submitted_tracks(cwd: Path, name: str) -> list:
+    """The tracks of ``results/<name>.submission_file.zip``, sorted."""
+    with zipfile.ZipFile(cwd / f'results/{name}.submission_file.zip') as z:
+        results = json.loads(z.read('results.json'))
+    return sorted(results, key=lambda r: (r['video_id'], -r['score']))
+
+
+def test_compiled_testing_gives_the_eager_predictions(trained):
+    # the eager backend: dynamo's graphs run without code generation, so
+    # the check takes seconds; docs/inference.md has the inductor figures
+    cwd, _ = trained
+    logs = {}
+    for name, extra in (('eager', []), ('compiled', ['--compile', 'eager'])):
+        logs[name] = run_tool([
+            sys.executable,
+            str(TOOLS / 'test.py'),
+            str(TINY_CONFIG), 'work_dirs/train/iter_2.pth', '--work-dir',
+            f'work_dirs/{name}', '--out', f'results/{name}', *extra
+        ], cwd).stdout
+    # TINY_CONFIG is mmdet's Mask2Former-VIS at tiny size
+    assert 'torch.compile (eager): backbone, track_head.pixel_decoder' in \
+        logs['compiled']
+    assert 'torch.compile' not in logs['eager']
+    tracks = submitted_tracks(cwd, 'eager')
+    assert len(tracks) > 0
+    assert submitted_tracks(cwd, 'compiled') == tracks
 
 
 def test_publish_model(trained, monkeypatch):

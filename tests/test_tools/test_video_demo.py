@@ -47,8 +47,8 @@ def read_video(path: Path) -> tuple:
 
 
 @pytest.mark.parametrize(
-    'windows',
-    [[], ['--window', '3', '--stride', '2', '--flat-heap', '--bf16']],
+    'windows', [['--compile', 'eager'],
+                ['--window', '3', '--stride', '2', '--flat-heap', '--bf16']],
     ids=['whole-video', 'clip-wise'])
 def test_demo_writes_video_and_results_json(tmp_path, windows):
     inputs = write_input_video(tmp_path / 'input.mp4')
@@ -65,6 +65,8 @@ def test_demo_writes_video_and_results_json(tmp_path, windows):
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'random weights' in proc.stdout
+    if '--compile' in windows:
+        assert 'torch.compile (eager): backbone, neck' in proc.stdout
     assert 'frame/s' in proc.stderr  # the progress bars
 
     frames, fps = read_video(out)

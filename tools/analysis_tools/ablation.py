@@ -28,9 +28,13 @@ same split once).
 Table: per variant, the mean and the sample standard deviation over seeds
 of mAP, mAP_50 and mAP_75 (``-`` for the deviation of a single run), and
 the mean over seeds of each run's median seconds per training iteration
-(mmengine's ``train/time``: data loading plus ``train_step``).
+(mmengine's ``train/time``: data loading plus ``train_step``), and for the
+variants with a discriminator its accuracy on real and fake inputs and its
+summed loss, averaged over the second half of training (from mmengine's
+``vis_data/scalars.json``) and over seeds.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -47,6 +51,9 @@ CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'ablation')
 VARIANTS = ('seqformer-mode', 'msts-encoder', 'temporal-decoder',
             'discriminator', 'all-additions')
 METRICS = ('mAP', 'mAP_50', 'mAP_75')
+# the discriminator's logged values the table averages (issue 11's "D
+# learns": accuracies above 0.75, summed loss below 1.2)
+DISC_KEYS = ('disc_acc_real', 'disc_acc_fake', 'loss_disc')
 RESULT = 'result.json'
 
 
@@ -234,6 +241,45 @@ def run_all(args: argparse.Namespace) -> None:
             subprocess.run(command, check=True, cwd=REPO_ROOT)
 
 
+def disc_stats(run_dir: str, max_iters: int) -> Optional[Dict[str, float]]:
+    """Means of ``DISC_KEYS`` over the second half of a run's training.
+
+    Read from the ``vis_data/scalars.json`` that mmengine's logger writes in
+    the run's (latest) timestamped folder: one line per logged iteration.
+
+    Args:
+        run_dir (str): The run's work dir.
+        max_iters (int): Its training iterations.
+
+    Returns:
+        dict or None: Key -> mean over the logged iterations past
+        ``max_iters / 2``; None for a run that logged no discriminator.
+    """
+    logs = sorted(
+        glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
+    if not logs:
+        return None
+    with open(logs[-1]) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rows = [
+        r for r in rows
+        if r.get('iter', 0) > max_iters / 2 and DISC_KEYS[0] in r
+    ]
+    if not rows:
+        return None
+    return {k: statistics.mean(r[k] for r in rows) for k in DISC_KEYS}
+
+
+def _disc_cell(runs: List[dict]) -> str:
+    """``acc real / acc fake, loss`` means over seeds, or ``-``."""
+    stats = [r['disc'] for r in runs if r.get('disc')]
+    if not stats:
+        return '-'
+    real, fake, loss = (
+        statistics.mean(d[k] for d in stats) for k in DISC_KEYS)
+    return f'{real:.2f} / {fake:.2f}, {loss:.3f}'
+
+
 def _mean_std(values: List[float]) -> str:
     mean = statistics.mean(values)
     if len(values) < 2:
@@ -245,7 +291,9 @@ def results_table(results: List[dict]) -> str:
     """Markdown table of finished runs, one row per variant.
 
     Args:
-        results (list[dict]): Contents of ``result.json`` files.
+        results (list[dict]): Contents of ``result.json`` files, with
+            ``disc`` (:func:`disc_stats`) where the run had a
+            discriminator.
 
     Returns:
         str: The table, with a line saying what mean and spread are.
@@ -255,9 +303,11 @@ def results_table(results: List[dict]) -> str:
         by_variant.setdefault(result['variant'], []).append(result)
     lines = [
         'mean ± sample standard deviation over seeds; s/iter: mean over '
-        'seeds of the median seconds per training iteration', '',
-        '| variant | iters | seeds | ' + ' | '.join(METRICS) + ' | s/iter |',
-        '|---|---|---|' + '---|' * len(METRICS) + '---|'
+        'seeds of the median seconds per training iteration; D: its '
+        'accuracy on real / fake and its summed loss, means over the second '
+        'half of training and over seeds', '', '| variant | iters | seeds | ' +
+        ' | '.join(METRICS) + ' | s/iter | D |',
+        '|---|---|---|' + '---|' * len(METRICS) + '---|---|'
     ]
     for variant in VARIANTS:
         runs = sorted(by_variant.get(variant, []), key=lambda r: r['seed'])
@@ -268,18 +318,24 @@ def results_table(results: List[dict]) -> str:
         sec = statistics.mean(r['sec_per_iter'] for r in runs)
         lines.append(f'| {variant} | {"/".join(map(str, iters))} | '
                      f'{",".join(str(r["seed"]) for r in runs)} | ' +
-                     ' | '.join(cells) + f' | {sec:.3f} |')
+                     ' | '.join(cells) + f' | {sec:.3f} | '
+                     f'{_disc_cell(runs)} |')
     return '\n'.join(lines) + '\n'
 
 
 def write_table(work_dir: str) -> str:
     """Write ``<work_dir>/ablation.md`` from every finished run."""
-    results = [
-        load_result(osp.join(work_dir, variant, name, RESULT))
-        for variant in VARIANTS if osp.isdir(osp.join(work_dir, variant))
-        for name in sorted(os.listdir(osp.join(work_dir, variant)))
-    ]
-    table = results_table([r for r in results if r is not None])
+    results = []
+    for variant in VARIANTS:
+        if not osp.isdir(osp.join(work_dir, variant)):
+            continue
+        for name in sorted(os.listdir(osp.join(work_dir, variant))):
+            run = osp.join(work_dir, variant, name)
+            result = load_result(osp.join(run, RESULT))
+            if result is not None:
+                result['disc'] = disc_stats(run, result['max_iters'])
+                results.append(result)
+    table = results_table(results)
     with open(osp.join(work_dir, 'ablation.md'), 'w') as f:
         f.write(table)
     return table

@@ -20,7 +20,12 @@ the ceiling of any ratio between models with the same backbone.
 A model name ending in ``_bf16`` (``msts_bf16``, ``m2f_bf16``, ...) is that
 model in bfloat16 autocast: inference inside ``torch.autocast``, training
 with ``BF16OptimWrapper`` (``tools/train.py --bf16``); it is paired with the
-float32 model.
+float32 model. A name ending in ``_compile`` (``msts_compile``,
+``msts_bf16_compile``) is that model with ``torch.compile`` applied in place
+to the modules it calls as modules (``mmvis_msts.apis.compile_model``, with
+``--compile-backend`` and ``--compile-mode``); it is paired with the model
+without the suffix. Its first call compiles: the warm-up round, whose time is
+kept in the json (``first_call_s``) and left out of the medians.
 
 Models are interleaved (A B C A B C ...) over ``--repeats`` rounds after one
 warm-up round, and medians are reported, so that a load spike on a shared
@@ -62,6 +67,9 @@ Examples:
         --tasks infer5 infer36 train5 --repeats 3 --profile
     # the tiny synthetic configs
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128
+    # eager against torch.compile (inductor), inference
+    python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
+        --models msts msts_compile --tasks infer12
     # float32 against bfloat16 autocast, the main job's training batch
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts msts_bf16 --tasks train3 --train-clips 4 --threads 1
@@ -80,7 +88,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -89,6 +97,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, REPO_ROOT)
 
+from mmvis_msts.apis import compile_model  # noqa: E402
 from mmvis_msts.engine.atomic_files import write_text_atomic  # noqa: E402
 from mmvis_msts.utils import set_wrapper_type  # noqa: E402
 from mmvis_msts.utils.machine_info import cpu_model  # noqa: E402
@@ -127,11 +136,12 @@ MODEL_NAMES = {
     'msts_apart': 'MS-STS VIS (clip_apart)',
 }
 # (model, baseline): the ratio is the baseline's median over the model's;
-# every ``<name>_bf16`` is paired with ``<name>`` too
+# every ``<name>_bf16`` and ``<name>_compile`` is paired with ``<name>`` too
 PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'))
-# a model name plus this suffix: that model in bfloat16 autocast (inference
-# in torch.autocast, training with BF16OptimWrapper)
-BF16 = '_bf16'
+# model name suffixes, in this order: NAME_bf16 is NAME in bfloat16 autocast
+# (inference in torch.autocast, training with BF16OptimWrapper), and
+# NAME_compile is NAME under torch.compile (mmvis_msts.apis.compile_model)
+BF16, COMPILE = '_bf16', '_compile'
 TASK_RE = re.compile(r'^(infer|train)(\d+)$')
 RESULT_STEM = 'benchmark_vis'
 
@@ -151,7 +161,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'msts seqformer m2f, tiny: msts m2f); msts_apart is the MS-STS '
         'config with AdversarialLoss(clip_apart=True), its adversarial '
         'update in two backward passes; NAME_bf16 is model NAME in '
-        'bfloat16 autocast')
+        'bfloat16 autocast, NAME_compile (also NAME_bf16_compile) model '
+        'NAME under torch.compile')
     parser.add_argument(
         '--tasks',
         nargs='+',
@@ -190,6 +201,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'term at full weight; 0: the discriminator warm-up, no generator '
         'term)')
     parser.add_argument(
+        '--compile-backend',
+        default='inductor',
+        help='torch.compile backend of the _compile models (e.g. inductor, '
+        'aot_eager)')
+    parser.add_argument(
+        '--compile-mode',
+        default=None,
+        choices=['default', 'reduce-overhead', 'max-autotune'],
+        help='torch.compile mode of the _compile models (default: torch\'s)')
+    parser.add_argument(
         '--profile',
         action='store_true',
         help='also run each model and task once under torch.profiler and '
@@ -214,6 +235,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         name for name, (base, _) in VARIANTS.items() if base in presets
     ]
     known += [name + BF16 for name in known]
+    known += [name + COMPILE for name in known]
     unknown = [m for m in args.models if m not in known]
     if unknown:
         parser.error(f'--models {" ".join(unknown)}: the {args.preset} '
@@ -229,31 +251,45 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def split_bf16(name: str) -> Tuple[str, bool]:
-    """``'msts_bf16'`` -> ``('msts', True)``, ``'msts'`` ->
-    ``('msts', False)``."""
-    if name.endswith(BF16):
-        return name[:-len(BF16)], True
-    return name, False
+class ModelName(NamedTuple):
+    """A ``--models`` name taken apart, e.g. ``'msts_bf16_compile'``."""
+    plain: str  # the key of the preset or of VARIANTS: 'msts'
+    bf16: bool  # '_bf16': bfloat16 autocast
+    compiled: bool  # '_compile': under torch.compile (compile_model)
 
 
-def model_parts(name: str) -> Tuple[str, Dict, bool]:
-    """``name`` -> (its model of the preset, its cfg options, bfloat16)."""
-    plain, bf16 = split_bf16(name)
-    base, options = VARIANTS.get(plain, (plain, {}))
-    return base, options, bf16
+def parse_model_name(name: str) -> ModelName:
+    """``'msts_bf16_compile'`` -> ``ModelName('msts', True, True)``."""
+    compiled = name.endswith(COMPILE)
+    if compiled:
+        name = name[:-len(COMPILE)]
+    bf16 = name.endswith(BF16)
+    if bf16:
+        name = name[:-len(BF16)]
+    return ModelName(name, bf16, compiled)
 
 
 def model_label(name: str) -> str:
-    """The table's name of a model, e.g. ``'MS-STS VIS (bf16)'``."""
-    plain, bf16 = split_bf16(name)
-    return f'{MODEL_NAMES[plain]} (bf16)' if bf16 else MODEL_NAMES[plain]
+    """The table's name of a model, e.g. ``'MS-STS VIS (bf16, compiled)'``."""
+    parsed = parse_model_name(name)
+    extras = [
+        text
+        for text, on in (('bf16', parsed.bf16), ('compiled', parsed.compiled))
+        if on
+    ]
+    label = MODEL_NAMES[parsed.plain]
+    return f'{label} ({", ".join(extras)})' if extras else label
 
 
 def pairs_of(names: List[str]) -> List[Tuple[str, str]]:
-    """The (model, baseline) pairs among ``names``."""
-    pairs = list(PAIRS) + [(name, split_bf16(name)[0])
-                           for name in names if split_bf16(name)[1]]
+    """The (model, baseline) pairs among ``names``: those of ``PAIRS``, and
+    each suffixed name with the name without its last suffix."""
+    pairs = list(PAIRS)
+    for name in names:
+        for suffix in (COMPILE, BF16):
+            if name.endswith(suffix):
+                pairs.append((name, name[:-len(suffix)]))
+                break
     return [(m, b) for m, b in pairs if m in names and b in names]
 
 
@@ -295,6 +331,8 @@ class Bench:
         name (str): The key of the preset or of ``VARIANTS``.
         cfg (mmengine.Config): Its config.
         model (nn.Module): The model, random weights, on ``device``.
+        compiled (list[str]): Its parts under ``torch.compile`` (a
+            ``_compile`` model), else empty.
         optim_wrapper: Built by the first training step.
     """
 
@@ -303,7 +341,8 @@ class Bench:
                  config: str,
                  device: str,
                  cfg_options: Optional[Dict] = None,
-                 bf16: bool = False) -> None:
+                 bf16: bool = False,
+                 compile_options: Optional[Dict] = None) -> None:
         from mmdet.registry import MODELS
         from mmengine.registry import init_default_scope
         self.name, self.config, self.device = name, config, device
@@ -315,6 +354,8 @@ class Bench:
         self.model = MODELS.build(self.cfg.model)
         self.model.init_weights()
         self.model.to(device)
+        self.compiled = [] if compile_options is None else compile_model(
+            self.model, **compile_options)
         self.optim_wrapper = None
 
     @property
@@ -390,6 +431,11 @@ class Bench:
         for p in backbone.parameters():
             p.grad = None
         return outs
+
+
+def compile_options_of(args: argparse.Namespace) -> Dict:
+    """The ``torch.compile`` keyword arguments of the ``_compile`` models."""
+    return dict(backend=args.compile_backend, mode=args.compile_mode)
 
 
 # -- inputs -------------------------------------------------------------------
@@ -580,7 +626,8 @@ def settings_of(args: argparse.Namespace) -> Dict:
         device=args.device,
         warmup=args.warmup,
         adv_iter=args.adv_iter,
-        train_clips=args.train_clips)
+        train_clips=args.train_clips,
+        compile=compile_options_of(args))
 
 
 def median(values: List[float]) -> Optional[float]:
@@ -727,17 +774,22 @@ class Benches(dict):
         self.args, self.results = args, results
 
     def __missing__(self, name: str) -> Bench:
-        base, options, bf16 = model_parts(name)
+        parsed = parse_model_name(name)
+        base, options = VARIANTS.get(parsed.plain, (parsed.plain, {}))
         config = PRESETS[self.args.preset][base]
         print(f'building {name}: {config} {options or ""}', flush=True)
-        bench = self[name] = Bench(name, config, self.args.device, options,
-                                   bf16)
-        self.results['models'][name] = dict(
+        bench = self[name] = Bench(
+            name, config, self.args.device, options, parsed.bf16,
+            compile_options_of(self.args) if parsed.compiled else None)
+        info = self.results['models'][name] = dict(
             config=config, params_m=round(bench.params_m, 2))
         if options:
-            self.results['models'][name]['cfg_options'] = options
-        if bf16:
-            self.results['models'][name]['autocast'] = 'bfloat16'
+            info['cfg_options'] = options
+        if parsed.bf16:
+            info['autocast'] = 'bfloat16'
+        if parsed.compiled:
+            info['compiled'] = dict(
+                compile_options_of(self.args), parts=bench.compiled)
         return bench
 
 
@@ -780,7 +832,11 @@ def run_task(task: str, benches: Benches, results: Dict,
     for round_ in range(args.warmup):
         for name in todo:
             print(f'[{task}] warm-up {round_ + 1}: {name}', flush=True)
+            start = time.perf_counter()
             call(name)()
+            if round_ == 0:  # a _compile model compiles here
+                runs[name]['first_call_s'] = round(time.perf_counter() - start,
+                                                   3)
             backbone_call(name)()
     while todo:
         for name in todo:

@@ -10,7 +10,8 @@
 #      as the baseline when mmcv.ops imports, else ours alone);
 #   4. where the full package imports (compiled mmcv), runs
 #      tools/analysis_tools/benchmark_vis.py: the R-50 models in float32 and
-#      bfloat16 autocast, inference and a training step;
+#      bfloat16 autocast, inference and a training step, and MS-STS VIS
+#      inference in bfloat16 under torch.compile;
 #   5. writes logs and results under "${OUT:-gpu_results}".
 #
 # The op needs mmengine and mmdet (for its registry) but not compiled mmcv.
@@ -160,16 +161,31 @@ else
   if [[ "${DEVICE}" == cuda ]]; then
     VIS_ARGS=(--preset r50 --models msts msts_bf16 seqformer seqformer_bf16 m2f m2f_bf16
               --tasks infer5 train5 --repeats 3 --threads 4)
-    VIS_LIMIT=240
+    VIS_LIMIT=180
+    # torch.compile (inductor) of MS-STS VIS in bfloat16, inference only: its
+    # first call compiles, so it gets its own limit and out-dir, and a
+    # failure or time-out there loses none of the figures above
+    COMPILE_ARGS=(--preset r50 --models msts_bf16 msts_bf16_compile --tasks infer5
+                  --repeats 3 --threads 4)
+    COMPILE_LIMIT=150
   else  # the dry run: the tiny configs, tiny input
     VIS_ARGS=(--preset tiny --models msts msts_bf16 --size 64 96 --tasks infer2 train2
               --repeats 1 --warmup 0 --threads 1)
     VIS_LIMIT=120
+    COMPILE_ARGS=(--preset tiny --models msts msts_compile --size 64 96 --tasks infer2
+                  --repeats 1 --threads 1)
+    COMPILE_LIMIT=240
   fi
   (cd "${WORK}" && timeout "${VIS_LIMIT}" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
     --device "${DEVICE}" "${VIS_ARGS[@]}" --out-dir "${OUT_DIR}/benchmark_vis") \
     > "${OUT_DIR}/benchmark_vis.log" 2>&1 || FAILED+=(model-benchmark)
   cat "${OUT_DIR}/benchmark_vis/benchmark_vis.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark_vis.log"
+  step "model benchmark under torch.compile on ${DEVICE}"
+  (cd "${WORK}" && timeout "${COMPILE_LIMIT}" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
+    --device "${DEVICE}" "${COMPILE_ARGS[@]}" --out-dir "${OUT_DIR}/benchmark_vis_compile") \
+    > "${OUT_DIR}/benchmark_vis_compile.log" 2>&1 || FAILED+=(model-benchmark-compile)
+  cat "${OUT_DIR}/benchmark_vis_compile/benchmark_vis.md" 2>/dev/null \
+    || tail -n 20 "${OUT_DIR}/benchmark_vis_compile.log"
 fi
 
 step "results in ${OUT_DIR}: $(ls "${OUT_DIR}" | tr '\n' ' ')"
