@@ -248,6 +248,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.repeats < 1 or args.warmup < 0 or args.train_clips < 1:
         parser.error('--repeats and --train-clips must be >= 1 and '
                      '--warmup >= 0')
+    if args.warmup < 1 and any(m.endswith(COMPILE) for m in args.models):
+        parser.error('a _compile model needs --warmup >= 1: its first call '
+                     'compiles, and that time would be measured')
     return args
 
 
