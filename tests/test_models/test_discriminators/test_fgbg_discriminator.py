@@ -211,8 +211,12 @@ def fine_detail_accuracy(mask_stride_channels):
     as in the main job."""
     disc = build(mask_stride_channels=mask_stride_channels)
     loss = AdversarialLoss(gan_type='hinge')
+    # lr 1e-3: at 2e-3 the accuracy with the entry ranged from 0.50 to 1.0
+    # over 3 data seeds at 1 and 2 threads (with 2 threads seed 0 fell
+    # back to chance after about 90 steps: float rounding decided); at
+    # 1e-3 all six ended at 0.98-1.0 with the entry, 0.60-0.65 without
     optimizer = torch.optim.AdamW(
-        disc.parameters(), lr=2e-3, betas=(0.5, 0.999))
+        disc.parameters(), lr=1e-3, betas=(0.5, 0.999))
     g = torch.Generator().manual_seed(0)
 
     def batch(num):
