@@ -83,9 +83,7 @@ def main() -> None:
     runner = RUNNERS.build(cfg)
     if args.compile:
         # in place: the checkpoint runner.test() loads keeps its names
-        parts = compile_model(
-            getattr(runner.model, 'module', runner.model),
-            backend=args.compile)
+        parts = compile_model(runner.model, backend=args.compile)
         runner.logger.info(f'torch.compile ({args.compile}): '
                            f'{", ".join(parts)}')
     runner.test()

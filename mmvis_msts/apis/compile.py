@@ -1,12 +1,14 @@
 """``torch.compile`` for a VIS model: the modules it calls as modules.
 
-Used by ``tools/video_demo.py --compile`` and by the ``_compile`` models of
-``tools/analysis_tools/benchmark_vis.py`` (docs/benchmarks.md,
-"torch.compile").
+Used by ``tools/video_demo.py --compile``, ``tools/test.py --compile`` and
+the ``_compile`` models of ``tools/analysis_tools/benchmark_vis.py``
+(docs/benchmarks.md, "torch.compile").
 """
 from typing import List, Optional
 
 import torch.nn as nn
+
+from mmvis_msts.models.utils import unwrap_model
 
 #: The parts :func:`compile_model` compiles, where a model has them: the
 #: modules the models call as modules (a head's ``predict`` and ``loss`` are
@@ -32,7 +34,9 @@ def compile_model(model: nn.Module,
     at R-50 size on a CPU (docs/benchmarks.md).
 
     Args:
-        model (nn.Module): The model; its parts are changed in place.
+        model (nn.Module): The model, maybe in a model wrapper (DDP, or
+            mmengine's wrappers around each child); its parts are changed
+            in place, inside their wrappers.
         backend (str): ``torch.compile`` backend. Defaults to 'inductor'.
         mode (str, optional): ``torch.compile`` mode, e.g.
             ``'max-autotune'``. Defaults to None (torch's default).
@@ -44,7 +48,8 @@ def compile_model(model: nn.Module,
     for path in COMPILED_PARTS:
         part = model
         for attr in path.split('.'):
-            part = getattr(part, attr, None)
+            part = None if part is None else getattr(
+                unwrap_model(part), attr, None)
         if isinstance(part, nn.Module):
             part.compile(backend=backend, mode=mode)
             compiled.append(path)

@@ -337,3 +337,17 @@ def test_compiled_model_gives_the_eager_models_predictions():
     want = inference_video(eager, frames, window=0)
     assert len(want.video_data_samples[0].pred_track_instances) > 0
     assert_same_predictions(inference_video(compiled, frames, window=0), want)
+
+
+def test_compile_model_reaches_inside_model_wrappers():
+    # mmengine's MMSeparateDistributedDataParallel wraps each child of a
+    # model on its own; DataParallel is a registered wrapper that runs on CPU
+    torch.manual_seed(0)
+    model = init_model(CONFIG)
+    model.track_head = torch.nn.DataParallel(model.track_head)
+    parts = compile_model(torch.nn.DataParallel(model), backend='eager')
+    assert parts == [
+        'backbone', 'neck', 'track_head.encoder', 'track_head.decoder',
+        'track_head.mask_head'
+    ]
+    assert model.track_head.module.encoder._compiled_call_impl is not None
