@@ -85,7 +85,8 @@ def main() -> None:
         # in place: the checkpoint runner.test() loads keeps its names
         parts = compile_model(runner.model, backend=args.compile)
         runner.logger.info(f'torch.compile ({args.compile}): '
-                           f'{", ".join(parts)}')
+                           f'{", ".join(parts)}; each new video length '
+                           'compiles first (minutes at R-50 size on a CPU)')
     runner.test()
     close_dist()
 

@@ -115,7 +115,9 @@ def main() -> None:
                        args.cfg_options)
     if args.compile:
         parts = compile_model(model, backend=args.compile)
-        print(f'torch.compile ({args.compile}): {", ".join(parts)}')
+        print(f'torch.compile ({args.compile}): {", ".join(parts)}; the '
+              'first window of each new size compiles (minutes at R-50 size '
+              'on a CPU) before its frames show')
     if args.checkpoint is None:
         print('No --checkpoint: the model has random weights, so its masks '
               'and classes are meaningless; this run only shows the '
