@@ -38,6 +38,11 @@ ext_module = load_ext('_ext',
 # set once the fallback to the reference has been announced
 _fallback_warned = False
 
+# The (H_l, W_l) of each level as Python ints: the host-side twin of an
+# (L, 2) ``spatial_shapes`` tensor, for code that splits or reshapes by level
+# without reading the tensor back from the device.
+LevelShapes = Tuple[Tuple[int, int], ...]
+
 
 # The kernels as torch custom ops (torch.library, torch >= 2.4): dynamo
 # (torch.compile) then traces them into its graph, with the output shapes of

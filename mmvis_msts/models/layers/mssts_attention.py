@@ -36,7 +36,7 @@ fully masked; its output is never read by valid tokens). The coarser map is
 resampled with a mask-normalised bilinear interpolation, so padded coarse
 cells never leak into valid fine positions.
 """
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
+
+from mmvis_msts.ops import LevelShapes
 
 
 def fold_time(x: Tensor, num_frames: int) -> Tensor:
@@ -88,12 +90,13 @@ def temporal_key_mask(padding: Optional[Tensor]) -> Optional[Tensor]:
     Returns:
         Tensor or None: (B*S, T) mask with rows that would be fully masked
         cleared (those positions are padding in every frame; attending to
-        all frames keeps them finite), or None when nothing is masked.
+        all frames keeps them finite), or None when ``padding`` is. A mask
+        that masks nothing (frames of a clip share their size) is returned
+        as it is: testing for that would read it back from the device.
     """
     if padding is None:
         return None
-    mask = padding & ~padding.all(dim=1, keepdim=True)
-    return mask if bool(mask.any()) else None
+    return padding & ~padding.all(dim=1, keepdim=True)
 
 
 def resample_masked(x: Tensor, valid: Optional[Tensor],
@@ -300,7 +303,7 @@ class MSSTSAttention(BaseModule):
         nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, query: Tensor, key_padding_mask: Optional[Tensor],
-                spatial_shapes: Tensor, num_frames: int) -> Tensor:
+                level_shapes: LevelShapes, num_frames: int) -> Tensor:
         """Compute the branch output for all frames and levels.
 
         Args:
@@ -308,8 +311,8 @@ class MSSTSAttention(BaseModule):
                 levels ordered fine to coarse (level l+1 is the next-coarser
                 neighbour of level l).
             key_padding_mask (Tensor, optional): (B*T, S) bool, True at
-                padding.
-            spatial_shapes (Tensor): (L, 2) (H_l, W_l) per level.
+                padding; None when no frame is padded.
+            level_shapes (LevelShapes): (H_l, W_l) per level.
             num_frames (int): T.
 
         Returns:
@@ -317,12 +320,9 @@ class MSSTSAttention(BaseModule):
             output.
         """
         num_tokens = query.size(1)
-        shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-        if sum(h * w for h, w in shapes) != num_tokens:
-            raise ValueError(f'spatial_shapes {shapes} do not add up to the '
-                             f'{num_tokens} tokens of the query')
-        if key_padding_mask is not None and not bool(key_padding_mask.any()):
-            key_padding_mask = None
+        if sum(h * w for h, w in level_shapes) != num_tokens:
+            raise ValueError(f'level_shapes {level_shapes} do not add up to '
+                             f'the {num_tokens} tokens of the query')
         padding = None if key_padding_mask is None else fold_time(
             key_padding_mask[..., None], num_frames).squeeze(-1)
         # (B*T, S, C) -> (B*T, S, C_i) -> (B*S, T, C_i)
@@ -330,7 +330,8 @@ class MSSTSAttention(BaseModule):
         intra = self.intra_attn(
             fold_time(raw, num_frames), temporal_key_mask(padding))
         intra = unfold_time(intra, num_tokens)
-        partner = self._coarser_partners(raw, intra, key_padding_mask, shapes)
+        partner = self._coarser_partners(raw, intra, key_padding_mask,
+                                         level_shapes)
         # a partner token is ignored where its fine position is padding
         inter_mask = None if padding is None else temporal_key_mask(
             torch.cat([padding, padding], dim=1))
@@ -343,7 +344,7 @@ class MSSTSAttention(BaseModule):
     @staticmethod
     def _coarser_partners(raw: Tensor, intra: Tensor,
                           key_padding_mask: Optional[Tensor],
-                          shapes: List[Tuple[int, int]]) -> Tensor:
+                          shapes: LevelShapes) -> Tensor:
         """Coarser-neighbour tokens of every level on that level's grid.
 
         Args:
@@ -351,7 +352,7 @@ class MSSTSAttention(BaseModule):
             intra (Tensor): (B*T, S, C_i) intra-scale outputs.
             key_padding_mask (Tensor, optional): (B*T, S) bool padding;
                 None when nothing is padded.
-            shapes (list[tuple[int, int]]): (H_l, W_l) per level.
+            shapes (LevelShapes): (H_l, W_l) per level.
 
         Returns:
             Tensor: (B*T, S, C_i): for level l < L-1 the intra output of level

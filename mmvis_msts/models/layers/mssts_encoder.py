@@ -5,6 +5,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 from torch import Tensor
 
+from mmvis_msts.ops import LevelShapes
 from .seqformer_encoder import SeqFormerEncoder, SeqFormerEncoderLayer
 
 
@@ -46,22 +47,24 @@ class MSSTSEncoderLayer(SeqFormerEncoderLayer):
     def forward(self,
                 query: Tensor,
                 query_pos: Tensor,
-                key_padding_mask: Tensor,
+                key_padding_mask: Optional[Tensor],
                 spatial_shapes: Tensor,
+                level_shapes: LevelShapes,
                 level_start_index: Tensor,
                 reference_points: Tensor,
                 num_frames: int,
                 identity: Optional[Tensor] = None) -> Tensor:
         """Run the layer; see :meth:`SeqFormerEncoderLayer.forward`.
 
-        ``num_frames`` (T) is used here: the branch attends across the T
-        frames of each clip. The branch sees the tokens without ``pos``.
+        ``num_frames`` (T) and ``level_shapes`` are used here: the branch
+        attends across the T frames of each clip, level by level. It sees
+        the tokens without ``pos``.
         """
         identity = query if identity is None else identity
         identity = identity + self.msts_attn(query, key_padding_mask,
-                                             spatial_shapes, num_frames)
+                                             level_shapes, num_frames)
         return super().forward(query, query_pos, key_padding_mask,
-                               spatial_shapes, level_start_index,
+                               spatial_shapes, level_shapes, level_start_index,
                                reference_points, num_frames, identity)
 
 

@@ -20,7 +20,7 @@ from mmdet.registry import MODELS
 from mmengine.model import ModuleList
 from torch import Tensor
 
-from mmvis_msts.ops import MSDeformAttn
+from mmvis_msts.ops import LevelShapes, MSDeformAttn
 
 
 def check_num_frames(num_clip_frames: int, num_frames: int) -> int:
@@ -111,8 +111,9 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
     def forward(self,
                 query: Tensor,
                 query_pos: Tensor,
-                key_padding_mask: Tensor,
+                key_padding_mask: Optional[Tensor],
                 spatial_shapes: Tensor,
+                level_shapes: LevelShapes,
                 level_start_index: Tensor,
                 reference_points: Tensor,
                 num_frames: int,
@@ -122,8 +123,11 @@ class SeqFormerEncoderLayer(DeformableDetrTransformerEncoderLayer):
         Args:
             query (Tensor): (B*T, S, C) tokens of all levels.
             query_pos (Tensor): (B*T, S, C) position + level embedding.
-            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at
+                padding; None when no frame is padded.
             spatial_shapes (Tensor): (L, 2) (H_l, W_l) of each level.
+            level_shapes (LevelShapes): The same sizes as Python ints.
+                Unused here, as ``num_frames``.
             level_start_index (Tensor): (L,) start of each level in S.
             reference_points (Tensor): (B*T, S, L, 2) normalized points,
                 valid-ratio scaled per frame.
@@ -178,17 +182,22 @@ class SeqFormerEncoder(LayerStackMixin, DeformableDetrTransformerEncoder):
         self._build_layers()
 
     def forward(self, query: Tensor, query_pos: Tensor,
-                key_padding_mask: Tensor, spatial_shapes: Tensor,
-                level_start_index: Tensor, valid_ratios: Tensor,
-                num_frames: int) -> Tensor:
+                key_padding_mask: Optional[Tensor], spatial_shapes: Tensor,
+                level_shapes: LevelShapes, level_start_index: Tensor,
+                valid_ratios: Tensor, num_frames: int) -> Tensor:
         """Encode the multi-scale tokens of every frame of every clip.
 
         Args:
             query (Tensor): (B*T, S, C) flattened tokens of all levels,
                 clip-major.
             query_pos (Tensor): (B*T, S, C) position + level embedding.
-            key_padding_mask (Tensor): (B*T, S) bool, True at padding.
-            spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l) per level.
+            key_padding_mask (Tensor, optional): (B*T, S) bool, True at
+                padding; None when no frame is padded.
+            spatial_shapes (Tensor): (L, 2) int64 (H_l, W_l) per level, for
+                the kernel.
+            level_shapes (LevelShapes): The same sizes as Python ints, for
+                the reference points and the layers (no device-to-host read
+                of ``spatial_shapes``).
             level_start_index (Tensor): (L,) start of each level in S.
             valid_ratios (Tensor): (B*T, L, 2) valid (w, h) fraction of each
                 frame at each level.
@@ -199,14 +208,16 @@ class SeqFormerEncoder(LayerStackMixin, DeformableDetrTransformerEncoder):
         """
         check_num_frames(query.size(0), num_frames)
         check_frame_rows(valid_ratios, 'valid_ratios', query.size(0))
+        # mmdet's helper iterates the shapes it gets: host ints here
         reference_points = self.get_encoder_reference_points(
-            spatial_shapes, valid_ratios, device=query.device)
+            level_shapes, valid_ratios, device=query.device)
         for layer in self.layers:
             query = layer(
                 query=query,
                 query_pos=query_pos,
                 key_padding_mask=key_padding_mask,
                 spatial_shapes=spatial_shapes,
+                level_shapes=level_shapes,
                 level_start_index=level_start_index,
                 reference_points=reference_points,
                 num_frames=num_frames)

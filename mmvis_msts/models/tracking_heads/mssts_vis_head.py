@@ -17,6 +17,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
+from mmvis_msts.ops import LevelShapes
 from .base_vis_head import BaseVISHead
 from .vis_records import VISHeadOutputs
 from .vis_transformer import VISTransformerMixin, frame_sizes
@@ -199,7 +200,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         num_frames = x[0].size(0) // len(batch_data_samples)
         outs = self.forward_transformer(x, img_metas, num_frames)
         mlvl_memory = self._memory_to_maps(outs['memory'],
-                                           outs['spatial_shapes'])
+                                           outs['level_shapes'])
         inter_bbox_preds = outs['inter_bbox_preds']
         # the boxes that entered each layer: the initial points for layer
         # 0, the previous layer's boxes after
@@ -256,13 +257,12 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
 
     @staticmethod
     def _memory_to_maps(memory: Tensor,
-                        spatial_shapes: Tensor) -> List[Tensor]:
+                        level_shapes: LevelShapes) -> List[Tensor]:
         """(B*T, S, C) -> L maps (B*T, C, H_l, W_l)."""
-        shapes = spatial_shapes.tolist()
-        chunks = memory.split([h * w for h, w in shapes], dim=1)
+        chunks = memory.split([h * w for h, w in level_shapes], dim=1)
         return [
             chunk.transpose(1, 2).reshape(memory.size(0), -1, h, w)
-            for chunk, (h, w) in zip(chunks, shapes)
+            for chunk, (h, w) in zip(chunks, level_shapes)
         ]
 
     @staticmethod

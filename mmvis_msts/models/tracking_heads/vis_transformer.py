@@ -5,12 +5,14 @@ queries, L levels, Ld decoder layers, S tokens of one frame over all levels,
 C channels. Frames are folded into the batch (B*T) for every per-frame
 computation.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmdet.models.detectors.deformable_detr import DeformableDETR
 from torch import Tensor
+
+from mmvis_msts.ops import LevelShapes
 
 
 def frame_sizes(img_metas: List[dict],
@@ -41,6 +43,19 @@ def frame_sizes(img_metas: List[dict],
     return like.new_tensor(sizes)
 
 
+def any_padded(img_metas: List[dict]) -> bool:
+    """Whether any frame is smaller than the padded batch input."""
+    return any(
+        tuple(meta['img_shape'][:2]) != tuple(meta['batch_input_shape'])
+        for meta in img_metas)
+
+
+def level_starts(level_shapes: LevelShapes) -> List[int]:
+    """Index of each level's first token in the flattened S tokens."""
+    sizes = [h * w for h, w in level_shapes]
+    return [sum(sizes[:lvl]) for lvl in range(len(sizes))]
+
+
 class VISTransformerMixin:
     """``pre_transformer -> forward_encoder -> pre_decoder ->
     forward_decoder``, passing keyword dicts between the stages, as mmdet's
@@ -66,7 +81,7 @@ class VISTransformerMixin:
             num_frames (int): T.
 
         Returns:
-            dict: ``memory``, ``spatial_shapes``, ``init_reference``
+            dict: ``memory``, ``level_shapes``, ``init_reference``
             (B, Q, 2) and the decoder outputs of :meth:`forward_decoder`.
         """
         encoder_inputs, decoder_inputs = self.pre_transformer(
@@ -83,11 +98,21 @@ class VISTransformerMixin:
                         num_frames: int) -> Tuple[dict, dict]:
         """Flatten the levels; build padding masks, positions, valid ratios.
 
+        The level sizes travel twice: as ``spatial_shapes``, the (L, 2)
+        tensor on the features' device that the deformable-attention kernel
+        indexes with, and as ``level_shapes``, the same sizes as Python ints
+        for everything that splits or reshapes by level. Reading them back
+        from the tensor (``tolist``, iterating it) would be a device-to-host
+        copy on a GPU, a sync per layer, and a graph break for
+        ``torch.compile``. For the same reason whether any frame is padded
+        is decided here, from the metas: ``feat_mask`` is None when none is.
+
         Returns:
             tuple[dict, dict]: Encoder inputs (``feat`` (B*T, S, C),
-            ``feat_mask`` (B*T, S), ``feat_pos``, ``spatial_shapes`` (L, 2),
-            ``level_start_index`` (L,), ``valid_ratios`` (B*T, L, 2),
-            ``num_frames``) and the decoder inputs known so far.
+            ``feat_mask`` (B*T, S) or None, ``feat_pos``, ``spatial_shapes``
+            (L, 2), ``level_shapes``, ``level_start_index`` (L,),
+            ``valid_ratios`` (B*T, L, 2), ``num_frames``) and the decoder
+            inputs known so far.
         """
         feat0 = mlvl_feats[0]
         input_h, input_w = img_metas[0]['batch_input_shape']
@@ -100,7 +125,7 @@ class VISTransformerMixin:
             (cols[None, None, :] >= hw[:, 1, None, None])
 
         feat_flatten, pos_flatten, mask_flatten = [], [], []
-        mlvl_masks, spatial_shapes = [], []
+        mlvl_masks, level_shapes = [], []
         for lvl, feat in enumerate(mlvl_feats):
             bt, c, h, w = feat.shape
             mask = F.interpolate(
@@ -113,17 +138,20 @@ class VISTransformerMixin:
                 self.level_embed[lvl].view(1, 1, -1))
             mask_flatten.append(mask.flatten(1))
             mlvl_masks.append(mask)
-            spatial_shapes.append((h, w))
+            # int(): a size is a tensor while tracing (ONNX export)
+            level_shapes.append((int(h), int(w)))
+        level_shapes = tuple(level_shapes)
         spatial_shapes = torch.as_tensor(
-            spatial_shapes, dtype=torch.long, device=feat0.device)
-        level_start_index = torch.cat((spatial_shapes.new_zeros(
-            (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
+            level_shapes, dtype=torch.long, device=feat0.device)
+        level_start_index = torch.as_tensor(
+            level_starts(level_shapes), dtype=torch.long, device=feat0.device)
         # per frame, not frame 0 only as SeqFormer (frames of a clip share
         # their size, so the result is the same there)
         valid_ratios = torch.stack(
             [DeformableDETR.get_valid_ratio(m) for m in mlvl_masks],
             1).to(feat0.dtype)
-        feat_mask = torch.cat(mask_flatten, 1)
+        feat_mask = torch.cat(mask_flatten, 1) if any_padded(img_metas) \
+            else None
         common = dict(
             spatial_shapes=spatial_shapes,
             level_start_index=level_start_index,
@@ -133,40 +161,40 @@ class VISTransformerMixin:
             feat=torch.cat(feat_flatten, 1),
             feat_mask=feat_mask,
             feat_pos=torch.cat(pos_flatten, 1),
+            level_shapes=level_shapes,
             **common)
         decoder_inputs = dict(memory_mask=feat_mask, **common)
         return encoder_inputs, decoder_inputs
 
-    def forward_encoder(self, feat: Tensor, feat_mask: Tensor,
+    def forward_encoder(self, feat: Tensor, feat_mask: Optional[Tensor],
                         feat_pos: Tensor, spatial_shapes: Tensor,
-                        level_start_index: Tensor, valid_ratios: Tensor,
-                        num_frames: int) -> dict:
+                        level_shapes: LevelShapes, level_start_index: Tensor,
+                        valid_ratios: Tensor, num_frames: int) -> dict:
         """Encode every frame (frames folded into the batch).
 
         Returns:
-            dict: ``memory`` (B*T, S, C), ``spatial_shapes``, ``num_frames``.
+            dict: ``memory`` (B*T, S, C), ``level_shapes``, ``num_frames``.
         """
         memory = self.encoder(
             query=feat,
             query_pos=feat_pos,
             key_padding_mask=feat_mask,
             spatial_shapes=spatial_shapes,
+            level_shapes=level_shapes,
             level_start_index=level_start_index,
             valid_ratios=valid_ratios,
             num_frames=num_frames)
         return dict(
-            memory=memory,
-            spatial_shapes=spatial_shapes,
-            num_frames=num_frames)
+            memory=memory, level_shapes=level_shapes, num_frames=num_frames)
 
-    def pre_decoder(self, memory: Tensor, spatial_shapes: Tensor,
+    def pre_decoder(self, memory: Tensor, level_shapes: LevelShapes,
                     num_frames: int) -> Tuple[dict, dict]:
         """Split the query embedding and predict the initial references.
 
         Returns:
             tuple[dict, dict]: Decoder inputs (``query``/``query_pos``
             (B, Q, C), ``memory``, ``reference_points`` (B, Q, 2)) and head
-            inputs (``memory``, ``spatial_shapes``, ``init_reference``).
+            inputs (``memory``, ``level_shapes``, ``init_reference``).
         """
         batch_size = memory.size(0) // num_frames
         query_pos, query = torch.split(
@@ -181,14 +209,15 @@ class VISTransformerMixin:
             reference_points=reference_points)
         head_inputs = dict(
             memory=memory,
-            spatial_shapes=spatial_shapes,
+            level_shapes=level_shapes,
             init_reference=reference_points)
         return decoder_inputs, head_inputs
 
     def forward_decoder(self, query: Tensor, query_pos: Tensor, memory: Tensor,
-                        memory_mask: Tensor, reference_points: Tensor,
-                        spatial_shapes: Tensor, level_start_index: Tensor,
-                        valid_ratios: Tensor, num_frames: int) -> dict:
+                        memory_mask: Optional[Tensor],
+                        reference_points: Tensor, spatial_shapes: Tensor,
+                        level_start_index: Tensor, valid_ratios: Tensor,
+                        num_frames: int) -> dict:
         """Decode instance and per-frame box queries.
 
         Returns:

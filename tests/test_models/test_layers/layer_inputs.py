@@ -40,6 +40,7 @@ def make_inputs(num_clips: int,
         query_pos=torch.randn(bt, num_tokens, dims, generator=gen),
         key_padding_mask=torch.cat([m.flatten(1) for m in masks], 1),
         spatial_shapes=spatial_shapes,
+        level_shapes=tuple(shapes),
         level_start_index=level_start_index,
         valid_ratios=valid_ratios)
 

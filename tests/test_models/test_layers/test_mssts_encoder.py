@@ -145,7 +145,24 @@ def test_temporal_key_mask():
     mask = temporal_key_mask(padding)
     # fully padded rows attend to all frames instead of none
     assert mask.tolist() == [[False, False], [True, False], [False, False]]
-    assert temporal_key_mask(torch.zeros(3, 2, dtype=torch.bool)) is None
+    # kept as it is when it masks nothing (no read-back from the device)
+    assert not temporal_key_mask(torch.zeros(3, 2, dtype=torch.bool)).any()
+    assert temporal_key_mask(None) is None
+
+
+def test_mask_that_masks_nothing_equals_no_mask():
+    # the head passes a mask whenever a frame is padded, even where the
+    # padding vanishes at a level; masking nothing must change nothing
+    encoder = MODELS.build(encoder_cfg('MSSTSEncoder'))
+    encoder.init_weights()
+    for layer in encoder.layers:  # the branch starts as a no-op otherwise
+        torch.nn.init.normal_(layer.msts_attn.out_proj.weight)
+    encoder.eval()
+    inputs = make_inputs(num_clips=2, num_frames=3, padded=False)
+    with torch.no_grad():
+        masked = encoder(**inputs, num_frames=3)
+        unmasked = encoder(**dict(inputs, key_padding_mask=None), num_frames=3)
+    torch.testing.assert_close(masked, unmasked)
 
 
 def test_resample_masked():

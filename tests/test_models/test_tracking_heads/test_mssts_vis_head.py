@@ -15,6 +15,8 @@ from mmengine.structures import InstanceData
 import mmvis_msts  # noqa: F401
 from mmvis_msts.models.tracking_heads import VISHeadOutputs
 from mmvis_msts.models.tracking_heads.vis_targets import build_clip_gts
+from mmvis_msts.models.tracking_heads.vis_transformer import (any_padded,
+                                                              level_starts)
 
 DIMS = 32
 deform_attn = dict(
@@ -149,6 +151,35 @@ def test_forward_shapes():
     torch.testing.assert_close(outs.mask_centres[1], outs.bbox_preds[0,
                                                                      ..., :2])
     assert outs.bbox_preds.requires_grad
+
+
+@pytest.mark.parametrize('img_hw', [(60, 70), (64, 96)])
+def test_forward_is_one_graph_without_host_reads(img_hw):
+    """The forward pass reads no tensor back on the host (level sizes travel
+    as ints, whether a frame is padded comes from the metas), so dynamo
+    captures it whole: ``fullgraph=True`` fails on any ``tolist()``,
+    ``item()`` or ``bool(tensor)``, each a device sync on a GPU. Padded
+    frames and frames that fill the batch input (no padding mask)."""
+    head = build_head().eval()
+    samples = [make_clip(img_hw=img_hw), make_clip(img_hw=img_hw)]
+    feats = make_feats(6)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        want = head(feats, samples)
+        got = torch.compile(
+            head, backend='eager', fullgraph=True)(feats, samples)
+    for name in ('cls_scores', 'bbox_preds', 'mask_params', 'mask_feats'):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name))
+
+
+def test_level_starts_and_padding_from_the_metas():
+    # 96 + 24 + 6 tokens before the last level
+    assert level_starts(((8, 12), (4, 6), (2, 3), (1, 2))) == [0, 96, 120, 126]
+    padded = make_clip(img_hw=(60, 70)).video_data_samples
+    full = make_clip(img_hw=(64, 96)).video_data_samples
+    assert any_padded([f.metainfo for f in padded])
+    assert not any_padded([f.metainfo for f in full])
+    assert any_padded([f.metainfo for f in full + padded[:1]])
 
 
 def test_forward_checks_inputs():
