@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One prepared run of the op checks that need a GPU, for a lent GPU machine
 # (a bare copy of this repo, python3 with a CUDA build of torch, no network).
-# Meant to finish well inside 8 minutes; every step has its own time limit.
+# Meant to finish well inside 8 minutes; every step has its own time limit,
+# cut to what is left of the whole run's budget (GPU_CHECK_BUDGET seconds,
+# default 540: the device tool runs a command for at most 600 s), so a slow
+# step shortens the steps after it instead of the run overshooting.
 #
 #   1. builds mmvis_msts._ext with CUDA in place, for the GPU's architecture
 #      (TORCH_CUDA_ARCH_LIST from the device unless set);
@@ -27,7 +30,7 @@
 #   bash tools/analysis_tools/gpu_check.sh --download-wheels  # here, networked
 #   (then name .whl in the device run's carry)
 # Environment: OUT (results folder), PYTHON (default python3), CUDA_HOME,
-#   TORCH_CUDA_ARCH_LIST, MAX_JOBS.
+#   TORCH_CUDA_ARCH_LIST, MAX_JOBS, GPU_CHECK_BUDGET.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -68,6 +71,14 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/mmvis_gpu_check.XXXXXX")"
 trap 'rm -rf "${WORK}"' EXIT
 FAILED=()
 step() { echo; echo "== $(date +%T) $*"; }
+DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-540}))
+# limit N: a step's time limit, N seconds or what is left of the budget
+# (at least 10, so that a step past the budget fails fast and says so)
+limit() {
+  local left=$((DEADLINE - SECONDS))
+  (( left < 10 )) && left=10
+  echo $(( $1 < left ? $1 : left ))
+}
 
 # -- 0. environment ------------------------------------------------------------
 step "environment (${DEVICE})"
@@ -97,7 +108,7 @@ fi
 step "building mmvis_msts._ext in place"
 BUILD_ENV=(MAX_JOBS="${MAX_JOBS:-$(nproc)}")
 [[ "${DEVICE}" == cuda ]] && BUILD_ENV+=(FORCE_CUDA=1)
-(cd "${ROOT}" && env "${BUILD_ENV[@]}" timeout 300 "${PY}" setup.py build_ext --inplace) \
+(cd "${ROOT}" && env "${BUILD_ENV[@]}" timeout "$(limit 300)" "${PY}" setup.py build_ext --inplace) \
   > "${OUT_DIR}/build.log" 2>&1 ||
   { grep -E -A5 '(error|Error)[: ]' "${OUT_DIR}/build.log" | head -n 60
     echo "FAILED: build (see build.log)"; exit 1; }
@@ -137,7 +148,7 @@ fi
 if (cd "${WORK}" && "${PY}" -c 'import xdist') > /dev/null 2>&1; then
   PYTEST_ARGS+=(-p xdist -n 4)
 fi
-(cd "${WORK}" && timeout 120 "${PY}" -m pytest "${ROOT}/tests/test_ops" "${PYTEST_ARGS[@]}") \
+(cd "${WORK}" && timeout "$(limit 120)" "${PY}" -m pytest "${ROOT}/tests/test_ops" "${PYTEST_ARGS[@]}") \
   2>&1 | tee "${OUT_DIR}/test_ops.log" | tail -n 25
 [[ "${PIPESTATUS[0]}" -eq 0 ]] || FAILED+=(tests)
 
@@ -145,7 +156,7 @@ fi
 step "benchmark on ${DEVICE}"
 BENCH_ARGS=(--device "${DEVICE}" --out "${OUT_DIR}/benchmark_ops_${DEVICE}.md")
 [[ "${DEVICE}" == cpu ]] && BENCH_ARGS+=(--repeat 1 --shapes decoder)
-(cd "${WORK}" && timeout 60 "${PY}" "${ROOT}/tools/analysis_tools/benchmark_ops.py" "${BENCH_ARGS[@]}") \
+(cd "${WORK}" && timeout "$(limit 60)" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_ops.py" "${BENCH_ARGS[@]}") \
   > "${OUT_DIR}/benchmark.log" 2>&1 || FAILED+=(benchmark)
 cat "${OUT_DIR}/benchmark_ops_${DEVICE}.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark.log"
 
@@ -176,12 +187,12 @@ else
                   --repeats 1 --threads 1)
     COMPILE_LIMIT=240
   fi
-  (cd "${WORK}" && timeout "${VIS_LIMIT}" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
+  (cd "${WORK}" && timeout "$(limit "${VIS_LIMIT}")" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
     --device "${DEVICE}" "${VIS_ARGS[@]}" --out-dir "${OUT_DIR}/benchmark_vis") \
     > "${OUT_DIR}/benchmark_vis.log" 2>&1 || FAILED+=(model-benchmark)
   cat "${OUT_DIR}/benchmark_vis/benchmark_vis.md" 2>/dev/null || tail -n 20 "${OUT_DIR}/benchmark_vis.log"
   step "model benchmark under torch.compile on ${DEVICE}"
-  (cd "${WORK}" && timeout "${COMPILE_LIMIT}" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
+  (cd "${WORK}" && timeout "$(limit "${COMPILE_LIMIT}")" "${PY}" "${ROOT}/tools/analysis_tools/benchmark_vis.py" \
     --device "${DEVICE}" "${COMPILE_ARGS[@]}" --out-dir "${OUT_DIR}/benchmark_vis_compile") \
     > "${OUT_DIR}/benchmark_vis_compile.log" 2>&1 || FAILED+=(model-benchmark-compile)
   cat "${OUT_DIR}/benchmark_vis_compile/benchmark_vis.md" 2>/dev/null \
