@@ -26,6 +26,7 @@ ADDITIONS = {
     'temporal-decoder': (False, True, False),
     'discriminator': (False, False, True),
     'all-additions': (True, True, True),
+    'no-temporal-decoder': (True, False, True),
 }
 
 

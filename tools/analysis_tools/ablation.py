@@ -48,8 +48,10 @@ from mmvis_msts.engine.atomic_files import write_text_atomic
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'ablation')
 # table order; each name is a config file of configs/ablation/
+# (no-temporal-decoder: all additions but the one that cost AP on the normal
+# split, docs/main_job.md)
 VARIANTS = ('seqformer-mode', 'msts-encoder', 'temporal-decoder',
-            'discriminator', 'all-additions')
+            'discriminator', 'all-additions', 'no-temporal-decoder')
 METRICS = ('mAP', 'mAP_50', 'mAP_75')
 # the discriminator's logged values the table averages (issue 11's "D
 # learns": accuracies above 0.75, summed loss below 1.2)
