@@ -50,12 +50,6 @@ def any_padded(img_metas: List[dict]) -> bool:
         for meta in img_metas)
 
 
-def level_starts(level_shapes: LevelShapes) -> List[int]:
-    """Index of each level's first token in the flattened S tokens."""
-    sizes = [h * w for h, w in level_shapes]
-    return [sum(sizes[:lvl]) for lvl in range(len(sizes))]
-
-
 class VISTransformerMixin:
     """``pre_transformer -> forward_encoder -> pre_decoder ->
     forward_decoder``, passing keyword dicts between the stages, as mmdet's
@@ -143,8 +137,8 @@ class VISTransformerMixin:
         level_shapes = tuple(level_shapes)
         spatial_shapes = torch.as_tensor(
             level_shapes, dtype=torch.long, device=feat0.device)
-        level_start_index = torch.as_tensor(
-            level_starts(level_shapes), dtype=torch.long, device=feat0.device)
+        level_start_index = torch.cat((spatial_shapes.new_zeros(
+            (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
         # per frame, not frame 0 only as SeqFormer (frames of a clip share
         # their size, so the result is the same there)
         valid_ratios = torch.stack(
