@@ -2,7 +2,9 @@
 the pure-PyTorch reference, argument checks, the mmcv-compatible module and
 the fallback without the extension."""
 import importlib
+import subprocess
 import sys
+import textwrap
 import types
 import warnings
 
@@ -412,6 +414,46 @@ def test_cuda_device_mismatch_raises():
     with pytest.raises(RuntimeError, match='spatial_shapes is on cpu'):
         msda.ext_module.ms_deform_attn_forward(
             value, shapes.cpu(), starts, loc, attn, im2col_step=64)
+
+
+@requires_cuda
+def test_cuda_kernel_makes_no_device_sync():
+    """The level check runs on the device (a host copy of spatial_shapes at
+    every call would be a sync and would rule out CUDA graph capture):
+    forward and backward pass under ``set_sync_debug_mode('error')``, which
+    raises on any synchronising copy."""
+    inputs = make_inputs(dtype=torch.float32, device='cuda')
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        forward_backward(MultiScaleDeformableAttnFunction.apply, *inputs)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    torch.cuda.synchronize()
+
+
+@requires_cuda
+def test_cuda_bad_level_layout_fails_on_the_device():
+    """On CUDA a layout that does not describe the value tokens stops at a
+    device-side assertion; in a child process, since the failed assertion
+    leaves the CUDA context unusable."""
+    script = textwrap.dedent('''
+        import torch
+        from mmvis_msts.ops.ms_deform_attn import ext_module
+        value = torch.zeros(1, 30, 2, 4, device='cuda')
+        shapes = torch.tensor([[6, 4], [3, 2]], device='cuda')
+        starts = torch.tensor([0, 25], device='cuda')  # 24 tokens in level 0
+        loc = torch.rand(1, 5, 2, 2, 3, 2, device='cuda')
+        attn = torch.rand(1, 5, 2, 2, 3, device='cuda')
+        ext_module.ms_deform_attn_forward(value, shapes, starts, loc, attn, 64)
+        torch.cuda.synchronize()
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
+    assert proc.returncode != 0, 'a bad level layout ran through'
+    assert 'assert' in proc.stderr.lower(), proc.stderr[-2000:]
 
 
 def make_module_inputs(batch_first, box_refs, seed=1):

@@ -35,16 +35,14 @@ void ms_deform_attn_backward_impl(
 namespace {
 
 // The kernels index `value` through spatial_shapes and level_start_index, so
-// both must describe exactly the value.size(1) tokens.
-void check_levels(const Tensor& spatial_shapes,
-                  const Tensor& level_start_index, int64_t num_keys) {
-  // tiny (L, 2) and (L,) tensors; on CUDA this is one small copy
-  const Tensor shapes = spatial_shapes.cpu();
-  const Tensor starts = level_start_index.cpu();
-  const int64_t* shape_ptr = shapes.const_data_ptr<int64_t>();
-  const int64_t* start_ptr = starts.const_data_ptr<int64_t>();
+// both must describe exactly the value.size(1) tokens. On the CPU the tiny
+// (L, 2) and (L,) tensors are read in place and a bad level is named.
+void check_levels_on_host(const Tensor& spatial_shapes,
+                          const Tensor& level_start_index, int64_t num_keys) {
+  const int64_t* shape_ptr = spatial_shapes.const_data_ptr<int64_t>();
+  const int64_t* start_ptr = level_start_index.const_data_ptr<int64_t>();
   int64_t tokens = 0;
-  for (int64_t l = 0; l < shapes.size(0); ++l) {
+  for (int64_t l = 0; l < spatial_shapes.size(0); ++l) {
     const int64_t height = shape_ptr[2 * l], width = shape_ptr[2 * l + 1];
     // numbers as text: see mmvis::shape_str
     TORCH_CHECK_VALUE(height > 0 && width > 0, "spatial_shapes[",
@@ -60,6 +58,34 @@ void check_levels(const Tensor& spatial_shapes,
                     "spatial_shapes describe sum(H * W) = ",
                     std::to_string(tokens), " tokens but value.size(1) is ",
                     std::to_string(num_keys));
+}
+
+// The same conditions on a GPU, without reading the tensors back: a copy to
+// the host would be a device sync at every call and would rule out CUDA
+// graph capture. A bad layout stops the stream at a device-side assertion
+// (the same call on CPU tensors names the bad level).
+void check_levels_on_device(const Tensor& spatial_shapes,
+                            const Tensor& level_start_index,
+                            int64_t num_keys) {
+  const Tensor areas = spatial_shapes.prod(1);
+  const Tensor starts_ok = level_start_index.eq(areas.cumsum(0) - areas);
+  const Tensor ok = spatial_shapes.gt(0)
+                        .all()
+                        .logical_and(starts_ok.all())
+                        .logical_and(areas.sum().eq(num_keys));
+  at::_assert_async(ok,
+                    "ms_deform_attn: spatial_shapes and level_start_index do "
+                    "not describe the value.size(1) tokens (run the call on "
+                    "CPU tensors for the level at fault)");
+}
+
+void check_levels(const Tensor& spatial_shapes,
+                  const Tensor& level_start_index, int64_t num_keys) {
+  if (spatial_shapes.is_cpu()) {
+    check_levels_on_host(spatial_shapes, level_start_index, num_keys);
+  } else {
+    check_levels_on_device(spatial_shapes, level_start_index, num_keys);
+  }
 }
 
 void check_inputs(const Tensor& value, const Tensor& spatial_shapes,
