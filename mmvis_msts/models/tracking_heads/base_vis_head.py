@@ -9,6 +9,7 @@ from abc import ABCMeta, abstractmethod
 from typing import Callable, Dict, List, Sequence
 
 import torch
+import torch.nn.functional as F
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import TrackSampleList
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
@@ -23,7 +24,7 @@ from .vis_postprocess import (nonempty_tracks, select_top_tracks,
                               tracks_to_frame_results, video_frame_masks)
 from .vis_records import (ClipAssignment, ForegroundMaps, VISHeadOutputs,
                           VISTargets, WindowCandidates)
-from .vis_targets import build_clip_gts
+from .vis_targets import build_clip_gts, clip_class_maps
 
 
 def in_float32(method: Callable) -> Callable:
@@ -76,6 +77,11 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
             GT instance is absent towards an all-zero box (SeqFormer) instead
             of masking them out of the box costs and losses, since a zero box
             is no meaningful target. Defaults to False.
+        loss_sem (dict, optional): Auxiliary per-pixel class loss (sigmoid
+            focal, one-hot targets) on ``sem_logits``, the subclass's class
+            logits on the finest encoder map, against the union of the GT
+            masks of each class (docs/design.md §5.3). Training only; None
+            (SeqFormer) adds no loss. Defaults to None.
         train_cfg (dict, optional): ``assigner`` config. Defaults to None.
         test_cfg (dict, optional): ``max_per_video`` (top-k (query, class)
             pairs, default 10; per window in the clip-wise mode),
@@ -95,6 +101,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
                  loss_mask: ConfigType,
                  loss_dice: ConfigType,
                  supervise_absent_boxes: bool = False,
+                 loss_sem: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -108,6 +115,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         self.loss_iou = MODELS.build(loss_iou)
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
+        self.loss_sem = None if loss_sem is None else MODELS.build(loss_sem)
         self.assigner = None
         if train_cfg is not None:
             self.assigner = TASK_UTILS.build(train_cfg['assigner'])
@@ -189,7 +197,8 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
 
         Returns:
             dict[str, Tensor]: ``loss_{cls,bbox,giou,mask,dice}`` of the last
-            layer and ``d{l}.loss_*`` of the earlier layers.
+            layer and ``d{l}.loss_*`` of the earlier layers; ``loss_sem``
+            with an auxiliary class loss.
         """
         losses = {}
         last = head_outs.num_layers - 1
@@ -198,7 +207,26 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
                                                    targets)
             prefix = '' if layer_id == last else f'd{layer_id}.'
             losses.update({prefix + k: v for k, v in layer_losses.items()})
+        if self.loss_sem is not None:
+            losses['loss_sem'] = self._semantic_loss(head_outs, targets)
         return losses
+
+    def _semantic_loss(self, head_outs: VISHeadOutputs,
+                       targets: VISTargets) -> Tensor:
+        """``loss_sem``: per pixel of the finest encoder map, the class of
+        the GT mask it lies in (the class maps average-pooled from the mask
+        output stride to the map's), averaged over pixels."""
+        logits = head_outs.sem_logits
+        if logits is None:
+            raise RuntimeError(f'{type(self).__name__} has loss_sem but its '
+                               'forward returned no sem_logits')
+        maps = torch.cat(
+            [clip_class_maps(gt, self.num_classes) for gt in targets.clip_gts])
+        maps = F.adaptive_avg_pool2d(maps, logits.shape[-2:])
+        # (B*T, K, H, W) -> (B*T*H*W, K)
+        logits, maps = (
+            t.permute(0, 2, 3, 1).flatten(0, 2) for t in (logits, maps))
+        return self.loss_sem(logits, maps, avg_factor=len(logits))
 
     def _loss_single_layer(self, head_outs: VISHeadOutputs, layer_id: int,
                            targets: VISTargets) -> Dict[str, Tensor]:

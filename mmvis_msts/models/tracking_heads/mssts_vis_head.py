@@ -52,6 +52,9 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         positional_encoding (dict): ``SinePositionalEncoding`` arguments.
         supervise_absent_boxes (bool): See :class:`BaseVISHead`. Defaults to
             False.
+        loss_sem (dict, optional): See :class:`BaseVISHead`; adds
+            ``sem_branch``, a 1x1 conv to K class logits on the finest
+            encoder map, run in training only. Defaults to None.
         autocast (bool): Let an enclosing autocast (bfloat16 training with
             ``BF16OptimWrapper`` or bfloat16 inference) reach the head.
             False runs the head in float32 whatever the caller set, so that
@@ -80,6 +83,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         positional_encoding: ConfigType = dict(
             num_feats=128, normalize=True, offset=-0.5),
         supervise_absent_boxes: bool = False,
+        loss_sem: OptConfigType = None,
         autocast: bool = True,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
@@ -96,6 +100,7 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
             loss_mask=loss_mask,
             loss_dice=loss_dice,
             supervise_absent_boxes=supervise_absent_boxes,
+            loss_sem=loss_sem,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             init_cfg=init_cfg)
@@ -143,6 +148,9 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         self.reg_branches = nn.ModuleList(
             MLP(self.embed_dims, self.embed_dims, 4, 3)
             for _ in range(num_layers))
+        self.sem_branch = None
+        if self.loss_sem is not None:
+            self.sem_branch = nn.Conv2d(self.embed_dims, self.num_classes, 1)
 
     def init_weights(self) -> None:
         """Initialise as SeqFormer / Deformable DETR (box refine)."""
@@ -160,6 +168,8 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
         cls_init = self.cls_branches[0]
         reg_init = self.reg_branches[0]
         nn.init.constant_(cls_init.bias, bias_init_with_prob(0.01))
+        if self.sem_branch is not None:
+            nn.init.constant_(self.sem_branch.bias, bias_init_with_prob(0.01))
         nn.init.zeros_(reg_init.layers[-1].weight)
         nn.init.zeros_(reg_init.layers[-1].bias)
         for cls_branch, reg_branch in zip(self.cls_branches[1:],
@@ -231,7 +241,10 @@ class MSSTSVISHead(VISTransformerMixin, BaseVISHead):
             mask_out_stride=mask_feat_stride // self.mask_head.upsample_factor,
             img_sizes=frame_sizes(img_metas, x[0], xy=True).view(
                 len(batch_data_samples), num_frames, 2),
-            mlvl_memory=mlvl_memory)
+            mlvl_memory=mlvl_memory,
+            sem_logits=(self.sem_branch(mlvl_memory[0])
+                        if self.sem_branch is not None and self.training else
+                        None))
 
     def mask_logits(self, head_outs: VISHeadOutputs, layer_id: int,
                     clip_inds: Tensor, query_inds: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ Shapes use the package notation (``mmvis_msts``): B clips, T frames, Q
 queries, K classes, N instances, L levels, Ld decoder layers, C channels.
 """
 from dataclasses import dataclass, fields, replace
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -35,6 +35,9 @@ class VISHeadOutputs:
         img_sizes (Tensor): (B, T, 2) unpadded input (w, h) in pixels.
         mlvl_memory (list[Tensor]): L encoder maps (B*T, C, H_l, W_l),
             finest first.
+        sem_logits (Tensor, optional): (B*T, K, H_8, W_8) per-pixel class
+            logits on the finest encoder map, for the auxiliary ``loss_sem``;
+            None unless the head has one and is training.
     """
 
     cls_scores: Tensor
@@ -47,6 +50,7 @@ class VISHeadOutputs:
     mask_out_stride: int
     img_sizes: Tensor
     mlvl_memory: List[Tensor]
+    sem_logits: Optional[Tensor] = None
 
     @property
     def num_layers(self) -> int:

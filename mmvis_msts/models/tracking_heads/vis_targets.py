@@ -122,3 +122,20 @@ def frame_gt_masks(frame: DetDataSample, mask_out_stride: int,
             f'{mask_out_stride} give {tuple(masks.shape[-2:])}, predictions '
             f'are {tuple(mask_size)}; pad inputs to a multiple of 32')
     return masks
+
+
+def clip_class_maps(clip_gt: InstanceData, num_classes: int) -> Tensor:
+    """Per frame and class, the union of a clip's GT masks of that class.
+
+    Args:
+        clip_gt (InstanceData): One clip's tracks (:func:`build_clip_gts`):
+            ``labels`` (N,), ``masks`` (N, T, H_4, W_4).
+        num_classes (int): K.
+
+    Returns:
+        Tensor: (T, K, H_4, W_4) float maps in {0, 1}.
+    """
+    masks = clip_gt.masks.float()
+    one_hot = F.one_hot(clip_gt.labels, num_classes).to(masks.dtype)
+    # visible masks of one frame do not overlap; the clamp covers GT that do
+    return torch.einsum('nk,nthw->tkhw', one_hot, masks).clamp(max=1)

@@ -14,7 +14,8 @@ from mmengine.structures import InstanceData
 
 import mmvis_msts  # noqa: F401
 from mmvis_msts.models.tracking_heads import VISHeadOutputs
-from mmvis_msts.models.tracking_heads.vis_targets import build_clip_gts
+from mmvis_msts.models.tracking_heads.vis_targets import (build_clip_gts,
+                                                          clip_class_maps)
 from mmvis_msts.models.tracking_heads.vis_transformer import any_padded
 
 DIMS = 32
@@ -497,3 +498,73 @@ def test_frame_masks_threshold_in_logit_space(mask_thr):
     with pytest.raises(ValueError, match='mask_thr'):
         build_head(test_cfg=dict(mask_thr=1.0)).frame_masks(
             logits, metas, rescale=True)
+
+
+LOSS_SEM = dict(
+    type='mmdet.FocalLoss',
+    use_sigmoid=True,
+    gamma=2.0,
+    alpha=0.25,
+    loss_weight=2.0)
+
+
+def test_clip_class_maps_by_hand():
+    masks = torch.zeros(3, 2, 2, 3, dtype=torch.bool)
+    masks[0, 0, 0, 0] = masks[0, 1, 1, 1] = True  # class 2
+    masks[1, 0, 1, 2] = True  # class 0
+    masks[2, 0, 0, 1] = True  # class 2 again, same frame as instance 0
+    gt = InstanceData(labels=torch.tensor([2, 0, 2]), masks=masks)
+    maps = clip_class_maps(gt, num_classes=3)
+    want = torch.zeros(2, 3, 2, 3)
+    want[0, 2, 0, 0] = want[1, 2, 1, 1] = want[0, 2, 0, 1] = 1
+    want[0, 0, 1, 2] = 1
+    torch.testing.assert_close(maps, want)
+    empty = InstanceData(
+        labels=torch.zeros(0, dtype=torch.long),
+        masks=torch.zeros(0, 2, 2, 3, dtype=torch.bool))
+    torch.testing.assert_close(
+        clip_class_maps(empty, num_classes=3), torch.zeros(2, 3, 2, 3))
+
+
+def reference_focal(logits, targets, gamma=2.0, alpha=0.25):
+    """Sigmoid focal loss of Lin et al. (2017), element-wise."""
+    p = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction='none')
+    p_t = p * targets + (1 - p) * (1 - targets)
+    return ce * (1 - p_t)**gamma * (
+        alpha * targets + (1 - alpha) * (1 - targets))
+
+
+def test_semantic_loss_against_boxes_by_hand():
+    """``loss_sem`` is the focal loss of the finest encoder map's class
+    logits against the GT boxes' classes, built here from the box corners:
+    a stride-4 GT pixel (i, j) samples input pixel (4i + 2, 4j + 2), and a
+    stride-8 target is the mean of its 2x2 stride-4 pixels."""
+    head = build_head(loss_sem=LOSS_SEM).train()
+    samples = [make_clip(), make_clip()]
+    outs = head(make_feats(6), samples)
+    assert outs.sem_logits.shape == (6, 3, 8, 12)
+    losses = head.loss_by_feat(outs, head.get_targets(outs, samples))
+
+    want = torch.zeros(3, 3, 8, 12)  # (T, K, H_8, W_8) of one clip
+    centres = torch.arange(16) * 4 + 2, torch.arange(24) * 4 + 2
+    for _, label, (x1, y1, x2, y2), frames in INSTANCES:
+        inside = (((centres[0] >= y1) & (centres[0] < y2))[:, None]
+                  & ((centres[1] >= x1) & (centres[1] < x2))[None])
+        for t in frames:
+            want[t, label] += F.avg_pool2d(inside[None].float(), 2)[0]
+    want = torch.cat([want, want])  # both clips
+    logits = outs.sem_logits.detach()
+    expected = 2.0 * reference_focal(logits, want).sum() / (6 * 8 * 12)
+    torch.testing.assert_close(losses['loss_sem'].detach(), expected)
+    losses['loss_sem'].backward()
+    assert head.sem_branch.weight.grad.abs().sum() > 0
+
+
+def test_semantic_branch_trains_only():
+    head = build_head(loss_sem=LOSS_SEM).eval()
+    with torch.no_grad():
+        assert head(make_feats(3), [make_clip()]).sem_logits is None
+    plain = build_head()
+    assert plain.sem_branch is None
+    assert 'loss_sem' not in plain.loss(make_feats(3), [make_clip()])
