@@ -153,9 +153,12 @@ def test_the_benchmark_configs_share_their_budget_by_construction():
     assert model_optim == m2f.optim_wrapper
     assert msts.optim_wrapper.discriminator == dict(
         type='OptimWrapper', optimizer=m2f.optim_wrapper.optimizer)
-    # one backbone and input padding; only the returned stages differ
-    # (Mask2Former's pixel decoder takes all 4)
-    msts_backbone = dict(msts.model.backbone, out_indices=None)
-    m2f_backbone = dict(m2f.model.backbone, out_indices=None)
+    # one backbone (the same weights) and input padding; only the returned
+    # stages and their strides differ: Mask2Former's pixel decoder takes
+    # all 4 at strides 4-32, MS-STS stages 3-4 at strides 8 and 16
+    msts_backbone = dict(msts.model.backbone, out_indices=None, strides=None)
+    m2f_backbone = dict(m2f.model.backbone, out_indices=None, strides=None)
     assert msts_backbone == m2f_backbone
+    assert msts.model.backbone.strides == (1, 1, 2, 2)
+    assert 'strides' not in m2f.model.backbone
     assert msts.model.data_preprocessor == m2f.model.data_preprocessor

@@ -80,7 +80,7 @@ class BaseVISHead(BaseModule, metaclass=ABCMeta):
         loss_sem (dict, optional): Auxiliary per-pixel class loss (sigmoid
             focal, one-hot targets) on ``sem_logits``, the subclass's class
             logits on the finest encoder map, against the union of the GT
-            masks of each class (docs/design.md §5.3). Training only; None
+            masks of each class (docs/design.md §7). Training only; None
             (SeqFormer) adds no loss. Defaults to None.
         train_cfg (dict, optional): ``assigner`` config. Defaults to None.
         test_cfg (dict, optional): ``max_per_video`` (top-k (query, class)
