@@ -62,15 +62,15 @@ declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 
 # How long each stage usually takes on 2 CPU cores with the default config:
-# docs/main_job.md's runs of the current config, in float32 beside one
-# single-threaded benchmark job (data 7 s, train 1,157 s, test 30 s, render
-# 10 s: 1,204 s) and beside four other jobs (train 3,090-3,172 s, test 86 s),
-# in bfloat16 beside four other jobs (train 1,710 s); the set-up as measured
-# in tools/setup_env.sh's header. A machine shared with other jobs takes
-# longer.
+# docs/main_job.md's run of the current config (backbone strides 4/8/16), in
+# bfloat16 beside one training run (data 4 s, train 784 s, test 20 s, render
+# 5 s: 813 s), and the runs of the config before, whose training step was
+# 1.34x faster, in float32 beside one benchmark job (train 1,157 s) and beside
+# four other jobs (train 3,090-3,172 s, test 86 s); the set-up as measured in
+# tools/setup_env.sh's header. A machine shared with other jobs takes longer.
 declare -A USUAL=(
-  [train]="about 19-53 min (float32: 1,157 s beside one benchmark job, 3,170 s beside four other jobs; bfloat16: 1,710 s beside four other jobs)"
-  [test]="about 30-90 s (30 s and 86 s measured)"
+  [train]="about 13-55 min (bfloat16: 784 s beside one training run; float32 with the config before: 1,157 s beside one job, 3,170 s beside four)"
+  [test]="about 20-90 s (20 s, 30 s and 86 s measured)"
   [render]="about 10-30 s"
 )
 SETUP_COLD="18 to about 35 min with a cold pip cache (mmcv build 15-31 min; 24 min in all on a fresh machine)"
@@ -98,7 +98,7 @@ printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
 printf '  %-6s: %s\n' \
   data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
   train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
-  total "about 20-55 min after the set-up (1,204 s beside one benchmark job)"
+  total "about 14-55 min after the set-up (813 s beside one training run)"
 [[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
    $# -eq 0 ]] ||
   log "(figures for the default config and options; this run: $CONFIG $*)"
