@@ -1,6 +1,6 @@
 """Tiny-config ONNX exports shared by the deployment tests.
 
-Each export traces the tiny config with random weights (seed 0) for clips of
+Each export traces the tiny config with random weights (seed 1) for clips of
 a few 64x96 frames; a session-scoped cache exports each clip length once.
 The test modules skip themselves without onnx and onnxruntime.
 """
@@ -41,17 +41,21 @@ def dirty_memory() -> Iterator[None]:
 
 
 def build_model(**cfg_options) -> torch.nn.Module:
-    """The tiny config with random weights (seed 0), built on NaN-filled
+    """The tiny config with random weights (seed 1), built on NaN-filled
     memory (:func:`dirty_memory`), as ``init_model`` without a checkpoint
-    builds it."""
+    builds it. Random queries can have near-identical instance embeddings,
+    and then the clip-wise linking of two runs may pair them either way
+    although their network outputs agree to 1e-5: with seed 0 and the
+    backbone of 2026-12-02 two tracks swapped ids between PyTorch and
+    onnxruntime at equal scores. Seed 1 has no such tie."""
     with dirty_memory():
-        set_random_seed(0)
+        set_random_seed(1)
         return init_model(CONFIG, cfg_options=cfg_options or None)
 
 
 @pytest.fixture(scope='session')
 def model() -> torch.nn.Module:
-    """The PyTorch reference: the tiny config, random weights (seed 0)."""
+    """The PyTorch reference: the tiny config, random weights (seed 1)."""
     return build_model()
 
 

@@ -339,9 +339,7 @@ def test_discriminator_learns_in_the_model(cfg):
     # with the generator term on. Not the last 5 steps: on one clip the
     # generator can answer D within a few steps, and the two then take
     # turns (seen with 2 threads: 0.45 at step 46, 1.7 at step 52).
-    width = 16
-    backbone = dict(cfg.model.backbone, base_channels=width)
-    neck = dict(cfg.model.neck, in_channels=[width * 2, width * 4, width * 8])
+    backbone, neck = narrow_input_side(cfg, width=16)
     model = build_model(
         cfg,
         backbone=backbone,
@@ -486,11 +484,19 @@ def test_vis_metric_on_gt_tracks_in_the_output(predictions):
     assert evaluate(squares) == dict.fromkeys(METRIC_KEYS, 0.5)
 
 
+def narrow_input_side(cfg, width):
+    """The config's backbone at base width ``width`` and its neck to match
+    (stage i has width * 2**i channels)."""
+    backbone = dict(cfg.model.backbone, base_channels=width)
+    neck = dict(
+        cfg.model.neck,
+        in_channels=[width * 2**i for i in backbone['out_indices']])
+    return backbone, neck
+
+
 def test_overfit_one_clip(cfg):
     # a narrower ResNet-18 (base width 16) keeps this under ~10 s on CPU
-    width = 16
-    backbone = dict(cfg.model.backbone, base_channels=width)
-    neck = dict(cfg.model.neck, in_channels=[width * 2, width * 4, width * 8])
+    backbone, neck = narrow_input_side(cfg, width=16)
     model = build_model(cfg, backbone=backbone, neck=neck, discriminator=None)
     optim_wrapper = OptimWrapper(
         torch.optim.AdamW(model.parameters(), lr=1e-3))
