@@ -51,8 +51,8 @@ model = dict(
     data_preprocessor=dict(_base_.tiny_data_preprocessor, _delete_=True),
     # stages 2-4 at strides 4/8/16 instead of 8/16/32, so that the encoder's
     # stride-8 level is three stages deep, and the neck adds strides 32 and
-    # 64: mAP 0.283 -> 0.312 over 3 seeds, at about 1.2x the time per
-    # iteration (docs/main_job.md, "Tuning, round 4")
+    # 64: mAP 0.283 -> 0.312 over 3 seeds, at 1.34x the time of a training
+    # step (docs/main_job.md, "Tuning, round 4")
     backbone=dict(
         _base_.tiny_backbone,
         _delete_=True,
