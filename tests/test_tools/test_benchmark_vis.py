@@ -97,6 +97,26 @@ def test_a_variant_is_its_model_with_options():
     assert bv.parse_args(['--preset', 'tiny']).models == ['msts', 'm2f']
 
 
+def test_the_issue13_variant_is_the_config_before_round_4():
+    args = bv.parse_args(['--preset', 'tiny', '--models', 'msts_issue13'])
+    bench = bv.Benches(args, dict(models={}))['msts_issue13']
+    # the main-job config before commit 28fec42: stages 2-4 at strides
+    # 8/16/32 into a neck of 64/128/256 channels, the update after the clip
+    model = bench.model
+    assert model.backbone.strides == (1, 2, 2, 2)
+    assert model.backbone.out_indices == (1, 2, 3)
+    assert model.loss_adv.clip_apart is True
+    frames = torch.zeros(2, 3, 64, 96)
+    feats = model.neck(model.backbone(frames))
+    # 4 levels at strides 8, 16, 32, 64
+    assert [f.shape[-2:] for f in feats] == [(8, 12), (4, 6), (2, 3), (1, 2)]
+    # the options are the tiny backbone's, so R-50 does not offer it
+    with pytest.raises(SystemExit):
+        bv.parse_args(['--preset', 'r50', '--models', 'msts_issue13'])
+    assert ('msts_bf16',
+            'msts_issue13') in bv.pairs_of(['msts_bf16', 'msts_issue13'])
+
+
 def test_a_bf16_model_runs_in_bfloat16_autocast():
     args = bv.parse_args(
         ['--preset', 'tiny', '--models', 'msts', 'msts_bf16', 'm2f_bf16'])

@@ -73,6 +73,10 @@ Examples:
     # float32 against bfloat16 autocast, the main job's training batch
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts msts_bf16 --tasks train3 --train-clips 4 --threads 1
+    # the main job's step against issue 13's baseline (msts_issue13)
+    python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
+        --models msts_bf16 msts_issue13 --tasks train3 --train-clips 4 \\
+        --threads 1
 """
 import argparse
 import ctypes
@@ -121,23 +125,44 @@ PRESETS = {
         'synthetic.py',
     },
 }
-# name -> (model of the preset, cfg options): variants run only when named
-# in --models
+
+
+class Variant(NamedTuple):
+    """A model of a preset with cfg options; runs only when named in
+    ``--models``."""
+    base: str  # the preset's model it changes: 'msts'
+    options: Dict  # cfg options on the base's config
+    presets: Tuple[str, ...] = tuple(PRESETS)  # where the options apply
+
+
 VARIANTS = {
     # the adversarial update before one backward pass became the default
-    'msts_apart': ('msts', {
-        'model.loss_adv.clip_apart': True
-    }),
+    'msts_apart':
+    Variant('msts', {'model.loss_adv.clip_apart': True}),
+    # the main-job config as issue 13 measured it: the backbone before
+    # round 4 (stages at strides 8/16/32, docs/main_job.md) and the update
+    # after the clip; the baseline of the main job's 1.5x target
+    'msts_issue13':
+    Variant(
+        'msts', {
+            'model.backbone.strides': (1, 2, 2, 2),
+            'model.backbone.out_indices': (1, 2, 3),
+            'model.neck.in_channels': [64, 128, 256],
+            'model.loss_adv.clip_apart': True
+        },
+        presets=('tiny', )),
 }
 MODEL_NAMES = {
     'msts': 'MS-STS VIS',
     'seqformer': 'SeqFormer',
     'm2f': 'Mask2Former-VIS',
     'msts_apart': 'MS-STS VIS (clip_apart)',
+    'msts_issue13': 'MS-STS VIS (config of issue 13)',
 }
 # (model, baseline): the ratio is the baseline's median over the model's;
 # every ``<name>_bf16`` and ``<name>_compile`` is paired with ``<name>`` too
-PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'))
+PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'),
+         ('msts', 'msts_issue13'), ('msts_bf16', 'msts_issue13'))
 # model name suffixes, in this order: NAME_bf16 is NAME in bfloat16 autocast
 # (inference in torch.autocast, training with BF16OptimWrapper), and
 # NAME_compile is NAME under torch.compile (mmvis_msts.apis.compile_model)
@@ -232,7 +257,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     presets = PRESETS[args.preset]
     args.models = args.models or list(presets)
     known = list(presets) + [
-        name for name, (base, _) in VARIANTS.items() if base in presets
+        name
+        for name, variant in VARIANTS.items() if args.preset in variant.presets
     ]
     known += [name + BF16 for name in known]
     known += [name + COMPILE for name in known]
@@ -778,7 +804,8 @@ class Benches(dict):
 
     def __missing__(self, name: str) -> Bench:
         parsed = parse_model_name(name)
-        base, options = VARIANTS.get(parsed.plain, (parsed.plain, {}))
+        base, options, _ = VARIANTS.get(parsed.plain,
+                                        Variant(parsed.plain, {}))
         config = PRESETS[self.args.preset][base]
         print(f'building {name}: {config} {options or ""}', flush=True)
         bench = self[name] = Bench(
