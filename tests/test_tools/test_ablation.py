@@ -88,6 +88,22 @@ def test_budget_rescales_the_whole_schedule():
         assert scheduler.end > scheduler.begin
 
 
+def test_bf16_switches_both_optim_wrappers_and_is_a_setting():
+    plain = ablation.parse_args(['--work-dir', 'x'])
+    bf16 = ablation.parse_args(['--work-dir', 'x', '--bf16'])
+    cfg = ablation.build_config('all-additions', 0, 'wd', bf16)
+    # the model's and the discriminator's wrappers, as tools/train.py --bf16
+    assert cfg.optim_wrapper.model.type == 'BF16OptimWrapper'
+    assert cfg.optim_wrapper.discriminator.type == 'BF16OptimWrapper'
+    fp32 = ablation.build_config('all-additions', 0, 'wd', plain)
+    assert fp32.optim_wrapper.model.get('type', 'OptimWrapper') == \
+        'OptimWrapper'
+    # float32 runs recorded before the flag keep matching
+    assert ablation.settings(plain) == dict(
+        iters=None, data_root=None, cfg_options=[])
+    assert ablation.settings(bf16)['bf16'] is True
+
+
 def _result(variant, seed, maps, sec):
     return dict(
         variant=variant,
@@ -164,3 +180,18 @@ def test_finished_runs_are_skipped_and_other_settings_refused(
             '--work-dir',
             str(tmp_path), '--variants', 'seqformer-mode', '--iters', '4'
         ])
+
+
+def test_bf16_reaches_the_run_subprocess(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ablation.subprocess, 'run',
+                        lambda command, **k: calls.append(command))
+    ablation.main([
+        '--work-dir',
+        str(tmp_path), '--variants', 'seqformer-mode', '--bf16',
+        '--cfg-options', 'model.track_head.num_queries=20'
+    ])
+    (command, ) = calls
+    one = ablation.parse_args(command[2:])
+    assert one.run_one == ['seqformer-mode', '0'] and one.bf16
+    assert one.cfg_options == ['model.track_head.num_queries=20']

@@ -6,7 +6,7 @@ root, then writes a markdown table::
 
     python tools/analysis_tools/ablation.py --work-dir work_dirs/ablation \
         --iters 2000 --seeds 0 1 2 [--variants seqformer-mode all-additions] \
-        [--data-root data/synthetic_vis_hard]
+        [--data-root data/synthetic_vis_hard] [--bf16]
     python tools/analysis_tools/ablation.py --work-dir work_dirs/ablation \
         --table
 
@@ -23,7 +23,9 @@ Budget: ``--iters N`` rescales every iteration count of the schedule by
 ``T_max``, the discriminator's warm-up and ramp), since the configs write
 them out for ``max_iters`` at parse time; the schedule keeps its shape.
 Validation during training is off (the test after training evaluates the
-same split once).
+same split once). ``--bf16`` trains in bfloat16 autocast, as
+``tools/train.py --bf16`` (and so the main job, where the CPU computes
+bfloat16 natively) does.
 
 Table: per variant, the mean and the sample standard deviation over seeds
 of mAP, mAP_50 and mAP_75 (``-`` for the deviation of a single run), and
@@ -93,6 +95,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='extra key=value overrides for every run (part of the settings '
         'a finished run must match)')
     parser.add_argument(
+        '--bf16',
+        action='store_true',
+        help='train in bfloat16 autocast, as tools/train.py --bf16 does')
+    parser.add_argument(
         '--run-one',
         nargs=2,
         metavar=('VARIANT', 'SEED'),
@@ -112,10 +118,14 @@ def run_dir(work_dir: str, variant: str, seed: int) -> str:
 
 def settings(args: argparse.Namespace) -> dict:
     """What a finished run must share with this call to be skipped."""
-    return dict(
+    wanted = dict(
         iters=args.iters,
         data_root=args.data_root,
         cfg_options=list(args.cfg_options))
+    # only when set, so that float32 runs from before the flag still match
+    if args.bf16:
+        wanted.update(bf16=True)
+    return wanted
 
 
 def scale_schedule(cfg, iters: int) -> None:
@@ -153,9 +163,11 @@ def scale_schedule(cfg, iters: int) -> None:
 
 def build_config(variant: str, seed: int, work_dir: str,
                  args: argparse.Namespace):
-    """The config of one run: variant, seed, budget, data root, no
-    validation during training."""
+    """The config of one run: variant, seed, precision, budget, data
+    root, no validation during training."""
     from mmengine.config import Config, DictAction
+
+    from mmvis_msts.utils.tool_args import set_wrapper_type
 
     cfg = Config.fromfile(config_path(variant))
     if args.cfg_options:
@@ -166,6 +178,8 @@ def build_config(variant: str, seed: int, work_dir: str,
         cfg.merge_from_dict(options.parse_args(['--o', *args.cfg_options]).o)
     cfg.work_dir = work_dir
     cfg.randomness = dict(cfg.get('randomness', {}), seed=seed)
+    if args.bf16:
+        set_wrapper_type(cfg, 'BF16OptimWrapper')
     if args.iters is not None:
         scale_schedule(cfg, args.iters)
     if args.data_root is not None:
@@ -240,6 +254,8 @@ def run_all(args: argparse.Namespace) -> None:
                 command += ['--data-root', args.data_root]
             if args.cfg_options:
                 command += ['--cfg-options', *args.cfg_options]
+            if args.bf16:
+                command.append('--bf16')
             subprocess.run(command, check=True, cwd=REPO_ROOT)
 
 
