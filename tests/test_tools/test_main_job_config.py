@@ -156,9 +156,27 @@ def test_the_benchmark_configs_share_their_budget_by_construction():
     # one backbone (the same weights) and input padding; only the returned
     # stages and their strides differ: Mask2Former's pixel decoder takes
     # all 4 at strides 4-32, MS-STS stages 3-4 at strides 8 and 16
+    # (test_msts_backbone_stage_strides)
     msts_backbone = dict(msts.model.backbone, out_indices=None, strides=None)
     m2f_backbone = dict(m2f.model.backbone, out_indices=None, strides=None)
     assert msts_backbone == m2f_backbone
-    assert msts.model.backbone.strides == (1, 1, 2, 2)
     assert 'strides' not in m2f.model.backbone
     assert msts.model.data_preprocessor == m2f.model.data_preprocessor
+
+
+def test_msts_backbone_stage_strides():
+    """Stages 1-4 at strides 4/4/8/16; stages 3 and 4 go to the neck."""
+    model_cfg = Config.fromfile(str(MSTS_CONFIG)).model
+    backbone = dict(model_cfg.backbone, out_indices=(0, 1, 2, 3))
+    init_default_scope('mmdet')
+    model = MODELS.build(backbone)
+    model.eval()  # mmdet's ResNet.train() returns None, so not chained
+    with torch.no_grad():
+        maps = model(torch.zeros(1, 3, 80, 128))
+    # a hand count: the deep stem and its max-pool halve twice (20x32),
+    # stage 2 keeps that, stages 3 and 4 halve
+    assert [tuple(m.shape[2:]) for m in maps] == [(20, 32), (20, 32), (10, 16),
+                                                  (5, 8)]
+    assert [m.shape[1] for m in maps] == [32, 64, 128, 256]
+    assert [maps[i].shape[1] for i in model_cfg.backbone.out_indices
+            ] == list(model_cfg.neck.in_channels)
