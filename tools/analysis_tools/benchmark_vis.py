@@ -77,7 +77,7 @@ Examples:
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts_bf16 msts_issue13 --tasks train3 --train-clips 4 \\
         --threads 1
-    # ... and round 5's candidate (stage 2 at stride 8) against both
+    # ... and the candidate with stage 2 at stride 8 against both
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts_bf16 msts_round5_bf16 msts_issue13 --tasks train3 \\
         --train-clips 4 --threads 1
@@ -156,7 +156,7 @@ VARIANTS = {
         },
         presets=('tiny', )),
     # the main-job config with stage 2 at stride 8 (stages at 4/8/8/16),
-    # tried in round 5 and not adopted (docs/main_job.md)
+    # not adopted (docs/main_job.md, "Tried on 2026-12-03")
     'msts_round5':
     Variant(
         'msts', {'model.backbone.strides': (1, 2, 1, 2)}, presets=('tiny', )),
