@@ -29,7 +29,15 @@ default_hooks = dict(
 
 env_cfg = dict(
     cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # file_system: DataLoader workers hand tensors over by shared-memory
+    # file name; torch's default passes each tensor's file descriptor
+    # through a socket handshake, 40 per batch of the main job, which was
+    # most of its 0.05-0.08 s of data_time an iteration (VISRunner,
+    # docs/benchmarks.md "The DataLoader's hand-over")
+    mp_cfg=dict(
+        mp_start_method='fork',
+        opencv_num_threads=0,
+        sharing_strategy='file_system'),
     # 'auto': nccl when CUDA is available, gloo otherwise (VISRunner).
     dist_cfg=dict(backend='auto'))
 

@@ -28,6 +28,24 @@ class NonFiniteWeightsError(FloatingPointError):
     """The model holds NaN or infinite values; it is not saved."""
 
 
+def set_sharing_strategy(strategy: str) -> None:
+    """Set how tensors pass between processes (DataLoader workers).
+
+    Args:
+        strategy (str): One of
+            ``torch.multiprocessing.get_all_sharing_strategies()``.
+
+    Raises:
+        ValueError: If torch has no such strategy on this platform.
+    """
+    known = sorted(torch.multiprocessing.get_all_sharing_strategies())
+    if strategy not in known:
+        raise ValueError(
+            f'env_cfg.mp_cfg.sharing_strategy={strategy!r} is not a '
+            f'tensor sharing strategy of torch here; choose one of {known}')
+    torch.multiprocessing.set_sharing_strategy(strategy)
+
+
 @RUNNERS.register_module()
 class VISRunner(Runner):
     """``mmengine.runner.Runner`` with fixes for today's stack and crashes.
@@ -55,6 +73,8 @@ class VISRunner(Runner):
        (:meth:`resume`).
     8. A resumed run without a configured seed shuffles its data with the
        seed of the run it continues (:meth:`build_train_loop`).
+    9. ``env_cfg.mp_cfg.sharing_strategy`` selects how DataLoader workers
+       hand tensors to this process (:meth:`setup_env`).
 
     All other behaviour, arguments and config keys are mmengine's. Select it
     with ``runner_type = 'mmdet.VISRunner'`` (set in
@@ -68,7 +88,17 @@ class VISRunner(Runner):
     _resuming = False
 
     def setup_env(self, env_cfg: Dict) -> None:
-        """Resolve the dist backend and start CPU process groups.
+        """Set the tensor sharing strategy, resolve the dist backend and
+        start CPU process groups.
+
+        ``mp_cfg.sharing_strategy`` (any of
+        ``torch.multiprocessing.get_all_sharing_strategies()``) is set for
+        the whole process before any DataLoader worker starts; workers
+        started by ``fork`` (``mp_start_method='fork'``) inherit it. The
+        project's configs choose ``'file_system'``: with torch's default,
+        ``'file_descriptor'``, every tensor of a batch costs the main
+        process a socket handshake with the worker, 40 of them for a batch
+        of the main job (docs/benchmarks.md, "The DataLoader's hand-over").
 
         Only distributed runs read ``dist_cfg``; single-process runs accept
         any backend name on any host.
@@ -76,9 +106,19 @@ class VISRunner(Runner):
         Args:
             env_cfg (dict): ``env_cfg`` of the config; its
                 ``dist_cfg.backend`` may be ``'auto'``.
+
+        Raises:
+            ValueError: If ``mp_cfg.sharing_strategy`` is not one of
+                torch's.
         """
+        env_cfg = dict(env_cfg)
+        mp_cfg = dict(env_cfg.get('mp_cfg', {}))
+        strategy = mp_cfg.pop('sharing_strategy', None)
+        if strategy is not None:
+            set_sharing_strategy(strategy)
+        # mmengine passes mp_cfg on as keyword arguments it knows
+        env_cfg['mp_cfg'] = mp_cfg
         if self.distributed:
-            env_cfg = dict(env_cfg)
             dist_cfg = dict(env_cfg.get('dist_cfg', {}))
             dist_cfg['backend'] = resolve_dist_backend(
                 dist_cfg.get('backend', 'auto'))

@@ -160,3 +160,51 @@ def test_resolve_dist_backend(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     assert resolve_dist_backend('auto') == 'nccl'
     assert resolve_dist_backend('nccl') == 'nccl'
+
+
+@pytest.fixture
+def restore_sharing_strategy():
+    """Put back the process-wide tensor sharing strategy a test sets."""
+    before = torch.multiprocessing.get_sharing_strategy()
+    yield
+    torch.multiprocessing.set_sharing_strategy(before)
+
+
+def test_sharing_strategy_from_mp_cfg(tmp_path, restore_sharing_strategy):
+    other = ({'file_system', 'file_descriptor'} -
+             {torch.multiprocessing.get_sharing_strategy()}).pop()
+    kwargs = runner_kwargs(tmp_path, max_iters=1)
+    kwargs['env_cfg'] = dict(
+        mp_cfg=dict(mp_start_method='fork', sharing_strategy=other))
+    VISRunner(**kwargs)
+    assert torch.multiprocessing.get_sharing_strategy() == other
+
+
+def test_unknown_sharing_strategy_names_the_key(tmp_path,
+                                                restore_sharing_strategy):
+    kwargs = runner_kwargs(tmp_path, max_iters=1)
+    kwargs['env_cfg'] = dict(mp_cfg=dict(sharing_strategy='file-system'))
+    with pytest.raises(
+            ValueError,
+            match=r"env_cfg.mp_cfg.sharing_strategy='file-system'.*"
+            r"'file_system'"):
+        VISRunner(**kwargs)
+
+
+def test_worker_batches_by_file_name_train_as_in_process_ones(
+        tmp_path, restore_sharing_strategy):
+    weights = []
+    for workers in (0, 1):
+        torch.manual_seed(0)  # the same initial weights
+        kwargs = runner_kwargs(tmp_path / str(workers), max_iters=2)
+        kwargs['env_cfg'] = dict(
+            mp_cfg=dict(
+                mp_start_method='fork', sharing_strategy='file_system'))
+        kwargs['train_dataloader'].update(
+            num_workers=workers, persistent_workers=workers > 0)
+        runner = VISRunner(**kwargs)
+        runner.train()
+        weights.append(runner.model.linear.weight.detach().clone())
+    # the same seeded batches, so the same two AdamW steps
+    assert not torch.equal(weights[0], torch.zeros_like(weights[0]))
+    torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=0)
