@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import psutil
@@ -47,6 +47,7 @@ SEEDS = (2, 5)
 # Seconds a killed run's DataLoader worker may take to die
 WORKER_GRACE = 10
 START_TIMEOUT = 180
+SHM = '/dev/shm'
 
 
 def train_args(work_dir: str, *extra: str) -> list:
@@ -103,10 +104,21 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen,
         time.sleep(0.002)
 
 
+def shared_memory_of(pids: List[int]) -> List[str]:
+    """Shared-memory files of torch's ``file_system`` strategy (the
+    configs' ``env_cfg.mp_cfg.sharing_strategy``) created by ``pids``:
+    ``/dev/shm/torch_<creator pid>_...``."""
+    prefixes = tuple(f'torch_{pid}_' for pid in pids)
+    return [name for name in os.listdir(SHM) if name.startswith(prefixes)]
+
+
 def sigkill(proc: subprocess.Popen) -> None:
-    """SIGKILL the training process; its DataLoader workers must follow."""
+    """SIGKILL the training process; its DataLoader workers must follow,
+    and the batches they had in shared memory must not stay there."""
     workers = psutil.Process(proc.pid).children(recursive=True)
     assert workers, 'the config trains with DataLoader workers'
+    pids = [proc.pid] + [w.pid for w in workers]
+    assert shared_memory_of(pids), 'the workers hand batches over in /dev/shm'
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -124,6 +136,12 @@ def sigkill(proc: subprocess.Popen) -> None:
                 worker.kill()
             pytest.fail(f'DataLoader workers {[w.pid for w in alive]} '
                         f'outlived the killed training by {WORKER_GRACE} s')
+        time.sleep(0.05)
+    # torch_shm_manager unlinks them once its clients are gone
+    while shared_memory_of(pids):
+        if time.monotonic() > deadline:
+            pytest.fail(f'{shared_memory_of(pids)} left in {SHM} '
+                        f'{WORKER_GRACE} s after the kill')
         time.sleep(0.05)
 
 
