@@ -18,8 +18,7 @@ def test_settings_cross_strategies_with_worker_counts():
         'cfg.py', '--strategies', 'file_system', 'file_descriptor',
         '--workers', '2', '0', '0'
     ])
-    assert bl.settings_of(args) == [('file_system', 2),
-                                    ('file_descriptor', 2),
+    assert bl.settings_of(args) == [('file_system', 2), ('file_descriptor', 2),
                                     (bl.IN_PROCESS, 0)]
     args = bl.parse_args(['cfg.py', '--workers', '-1'])
     with pytest.raises(ValueError, match='--workers takes counts >= 0'):
@@ -39,9 +38,9 @@ def test_runs_every_setting_on_the_same_batches(synthetic_workdir, tmp_path,
     assert torch.multiprocessing.get_sharing_strategy() == before
     results = json.loads((tmp_path / 'benchmark_loader.json').read_text())
     rows = results['rows']
-    assert [(r['strategy'], r['workers']) for r in rows] == [
-        ('file_descriptor', 1), ('file_system', 1), (bl.IN_PROCESS, 0)
-    ]
+    assert [(r['strategy'], r['workers'])
+            for r in rows] == [('file_descriptor', 1), ('file_system', 1),
+                               (bl.IN_PROCESS, 0)]
     assert all(len(r['waits_ms']) == 2 for r in rows)
     assert rows[0]['first_over_this'] == 1.0
     # seeded alike, every loader yields the same clip first: one
