@@ -84,7 +84,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
         '--warmup',
         type=int,
         default=3,
-        help='untimed batches per setting before the first round')
+        help='untimed batches per setting before the first round (at '
+        'least 1: the first also gives the storage count)')
     parser.add_argument(
         '--out-dir',
         default='work_dirs/benchmark_loader',
@@ -120,7 +121,8 @@ def label(setting: Setting) -> str:
 
 def storages_of(batch) -> int:
     """Distinct non-empty tensor storages in ``batch``: a worker hands
-    each over on its own (empty ones travel inline)."""
+    each over on its own (``file_system`` shares the empty ones too,
+    ``file_descriptor`` sends those inline; they are not counted)."""
     seen = set()
 
     def walk(obj) -> None:
@@ -176,6 +178,8 @@ def run(args: argparse.Namespace) -> Dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if args.warmup < 1:
+        raise ValueError(f'--warmup takes at least 1, got {args.warmup}')
     settings = settings_of(args)
     before = torch_mp.get_sharing_strategy()
     try:
@@ -185,8 +189,9 @@ def run(args: argparse.Namespace) -> Dict:
     waits = {s: [] for s in settings}
     storages = {}
     for setting, it in iterators.items():
-        for _ in range(args.warmup):
-            storages[setting] = storages_of(next(it))
+        storages[setting] = storages_of(next(it))
+        for _ in range(args.warmup - 1):
+            next(it)
     for _ in range(args.rounds):
         for setting, it in iterators.items():
             for _ in range(args.batches):
