@@ -14,7 +14,6 @@ from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import InstanceData
 
@@ -332,7 +331,7 @@ def test_one_backward_pass_gives_the_gradients_of_two(cfg):
                for n in together) > 1e-6
 
 
-def test_discriminator_learns_in_the_model(cfg):
+def test_discriminator_learns_in_the_model(cfg, fresh_message_hub):
     # (b): 60 steps on one fixed clip (narrow backbone, 32 x 32 frames, BCE,
     # the generator term ramping up over the last 20 steps): D's summed loss
     # goes from 2 ln 2 = 1.39 (chance) below 1.2, as a mean over 5 steps
@@ -349,20 +348,16 @@ def test_discriminator_learns_in_the_model(cfg):
             ramp_iters=20))
     optim_wrapper = adversarial_wrapper(cfg, model)
     clip = draw_clip(num_frames=2, size=(32, 32))
-    hub = MessageHub.get_current_instance()
     disc_losses, norm_iters = [], []
-    try:
-        for it in range(60):
-            hub.update_info('iter', it)
-            data = dict(
-                inputs=[clip['inputs']],
-                data_samples=[copy.deepcopy(clip['data_samples'])])
-            log_vars = model.train_step(data, optim_wrapper)
-            disc_losses.append(log_vars['loss_disc'].item())
-            if 'adv_grad_norm_enc' in log_vars:
-                norm_iters.append(it)
-    finally:
-        hub.update_info('iter', 0)
+    for it in range(60):
+        fresh_message_hub.update_info('iter', it)
+        data = dict(
+            inputs=[clip['inputs']],
+            data_samples=[copy.deepcopy(clip['data_samples'])])
+        log_vars = model.train_step(data, optim_wrapper)
+        disc_losses.append(log_vars['loss_disc'].item())
+        if 'adv_grad_norm_enc' in log_vars:
+            norm_iters.append(it)
     # the generator term is on from iteration 40; norms every 10 of them
     assert norm_iters == [40, 50]
     assert abs(disc_losses[0] - 2 * math.log(2)) < 0.05

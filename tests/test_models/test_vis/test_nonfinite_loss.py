@@ -11,7 +11,6 @@ import math
 import pytest
 import torch
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 # helpers of the MSSTSVIS tests (same folder; pytest puts it on sys.path)
 from test_mssts_vis import build_model, cfg, draw_clip  # noqa: F401
@@ -24,12 +23,11 @@ ITER = 7
 
 
 @pytest.fixture
-def message_hub():
-    """A message hub at iteration ``ITER``, as the train loop keeps it."""
-    hub = MessageHub.get_instance('test_nonfinite_loss')
-    hub.update_info('iter', ITER)
-    hub.runtime_info.pop(SKIPPED_STEPS_KEY, None)
-    return hub
+def message_hub(fresh_message_hub):
+    """The test's message hub at iteration ``ITER``, as the train loop
+    keeps it."""
+    fresh_message_hub.update_info('iter', ITER)
+    return fresh_message_hub
 
 
 def clips_batch():
