@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONFIG, H, W
+from deploy_fixtures import CONFIG, H, W
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

@@ -2,15 +2,15 @@
 
 The PyTorch model is the reference; the exported graph must give the same
 head outputs (last decoder layer) on the clip it was exported for. The
-model is built on NaN-filled memory (``conftest.dirty_memory``): a weight
-its constructor left uninitialised (``level_embed`` once was) gave NaN in
-onnxruntime only after other tests had dirtied the heap.
+model is built on NaN-filled memory (``deploy_fixtures.dirty_memory``): a
+weight its constructor left uninitialised (``level_embed`` once was) gave
+NaN in onnxruntime only after other tests had dirtied the heap.
 """
 from itertools import chain
 
 import pytest
 import torch
-from conftest import CONFIG, H, W
+from deploy_fixtures import CONFIG, H, W
 
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

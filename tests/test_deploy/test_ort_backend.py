@@ -5,7 +5,7 @@ the network step differs, so the tracks must agree.
 """
 import pytest
 import torch
-from conftest import CONFIG
+from deploy_fixtures import CONFIG
 from video_fixtures import moving_shapes
 
 pytest.importorskip('onnx')
