@@ -174,13 +174,14 @@ def busy(seconds: float) -> None:
 
 
 def run(args: argparse.Namespace) -> Dict:
+    # the arguments first: a bad one fails before the config is read
+    if args.warmup < 1:
+        raise ValueError(f'--warmup takes at least 1, got {args.warmup}')
+    settings = settings_of(args)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if args.warmup < 1:
-        raise ValueError(f'--warmup takes at least 1, got {args.warmup}')
-    settings = settings_of(args)
     before = torch_mp.get_sharing_strategy()
     try:
         iterators = start_loaders(cfg, settings)
