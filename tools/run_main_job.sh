@@ -69,7 +69,7 @@ log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 # four other jobs (train 3,090-3,172 s, test 86 s); the set-up as measured in
 # tools/setup_env.sh's header. A machine shared with other jobs takes longer.
 declare -A USUAL=(
-  [train]="about 13-55 min (bfloat16: 784 s beside one training run; float32 with the config before: 1,157 s beside one job, 3,170 s beside four)"
+  [train]="about 12-55 min (bfloat16: 748 s on an idle 2-core AMD EPYC, 784 s beside one training run; float32 with an older config: 1,157 s beside one job, 3,170 s beside four)"
   [test]="about 20-90 s (20 s, 30 s and 86 s measured)"
   [render]="about 10-30 s"
 )
@@ -98,7 +98,7 @@ printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
 printf '  %-6s: %s\n' \
   data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
   train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
-  total "about 14-55 min after the set-up (813 s beside one training run)"
+  total "about 13-55 min after the set-up (780 s on an idle 2-core AMD EPYC, 813 s beside one training run)"
 [[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
    $# -eq 0 ]] ||
   log "(figures for the default config and options; this run: $CONFIG $*)"

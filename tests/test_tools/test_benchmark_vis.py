@@ -106,6 +106,9 @@ def test_the_issue13_variant_is_the_config_before_round_4():
     assert model.backbone.strides == (1, 2, 2, 2)
     assert model.backbone.out_indices == (1, 2, 3)
     assert model.loss_adv.clip_apart is True
+    # and the discriminator of then (test_the_d8_variant_...)
+    assert model.discriminator.mask_stride_entry is None
+    assert model.loss_adv.loss_weight == 0.1
     frames = torch.zeros(2, 3, 64, 96)
     feats = model.neck(model.backbone(frames))
     # 4 levels at strides 8, 16, 32, 64
@@ -115,6 +118,26 @@ def test_the_issue13_variant_is_the_config_before_round_4():
         bv.parse_args(['--preset', 'r50', '--models', 'msts_issue13'])
     assert ('msts_bf16',
             'msts_issue13') in bv.pairs_of(['msts_bf16', 'msts_issue13'])
+
+
+def test_the_d8_variant_is_the_discriminator_before_its_mask_stride_entry():
+    args = bv.parse_args(['--preset', 'tiny', '--models', 'msts', 'msts_d8'])
+    benches = bv.Benches(args, dict(models={}))
+    today, before = benches['msts'], benches['msts_d8']
+    # today's main-job config: the entry, a fifth of the generator weight,
+    # D at twice the model's lr; the variant: none of the three
+    assert today.model.discriminator.mask_stride_entry is not None
+    assert before.model.discriminator.mask_stride_entry is None
+    assert (today.model.loss_adv.loss_weight,
+            before.model.loss_adv.loss_weight) == (0.02, 0.1)
+    assert [
+        b.cfg.optim_wrapper.discriminator.optimizer.lr
+        for b in benches.values()
+    ] == [2e-3, 1e-3]
+    # everything else is the same model
+    assert today.model.backbone.strides == before.model.backbone.strides
+    assert ('msts_bf16',
+            'msts_d8_bf16') in bv.pairs_of(['msts_bf16', 'msts_d8_bf16'])
 
 
 def test_the_round5_variant_runs_stage_2_at_stride_8():

@@ -147,12 +147,14 @@ def test_the_benchmark_configs_share_their_budget_by_construction():
     num_frames = msts.train_dataloader.dataset.pipeline[0].num_frames
     assert m2f.model.track_head.num_frames == num_frames
     # one optimiser: MS-STS's model part is the anchor's plus its own lr
-    # multipliers; the discriminator gets the same AdamW
+    # multipliers; the discriminator gets the same AdamW at twice the lr
     model_optim = dict(msts.optim_wrapper.model)
     assert set(model_optim.pop('paramwise_cfg')) == {'custom_keys'}
     assert model_optim == m2f.optim_wrapper
+    m2f_optimizer = m2f.optim_wrapper.optimizer
     assert msts.optim_wrapper.discriminator == dict(
-        type='OptimWrapper', optimizer=m2f.optim_wrapper.optimizer)
+        type='OptimWrapper',
+        optimizer=dict(m2f_optimizer, lr=2 * m2f_optimizer.lr))
     # one backbone (the same weights) and input padding; only the returned
     # stages and their strides differ: Mask2Former's pixel decoder takes
     # all 4 at strides 4-32, MS-STS stages 3-4 at strides 8 and 16

@@ -14,15 +14,15 @@ REST = ('  model.lr: 1.0000e-03  eta: 0:00:10  time: {t}  data_time: {d}  '
         'loss: 1.0\n')
 
 
-def write_run(work_dir: Path, lines) -> None:
+def write_run(work_dir: Path, lines, stamp: str = '20261204_120000') -> None:
     """An mmengine log of (stamp, iteration, time, data_time) lines."""
-    log_dir = work_dir / '20261204_120000'
+    log_dir = work_dir / stamp
     log_dir.mkdir(parents=True)
     text = '2026/12/04 12:00:00 - mmengine - INFO - Config:\n'
     for stamp, it, t, d in lines:
         text += f'2026/12/04 {stamp}{PREFIX}[{it:4d}/60]' + REST.format(
             t=t, d=d)
-    (log_dir / '20261204_120000.log').write_text(text)
+    (log_dir / f'{log_dir.name}.log').write_text(text)
 
 
 def test_table_of_two_runs(tmp_path, capsys):
@@ -47,17 +47,17 @@ def test_wall_time_between_chosen_iterations(tmp_path):
     write_run(tmp_path / 'run', [('12:00:10', 20, 0.5, 0.1),
                                  ('12:00:20', 40, 0.5, 0.1),
                                  ('12:00:35', 60, 0.5, 0.1)])
-    iters = train_log_times.read_log(
-        train_log_times.newest_log(str(tmp_path / 'run')))
+    # a later test run in the same work dir logs no training iterations
+    write_run(tmp_path / 'run', [], stamp='20261204_130000')
+    iters = train_log_times.training_log(str(tmp_path / 'run'))
     assert train_log_times.summarise(iters, 40, None)['wall_s'] == 15
     with pytest.raises(KeyError, match='iteration 30 is not logged'):
         train_log_times.summarise(iters, 30, None)
 
 
-def test_missing_log_and_log_without_iterations_name_the_path(tmp_path):
+def test_work_dir_without_training_log_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        train_log_times.newest_log(str(tmp_path))
-    write_run(tmp_path / 'empty', [])
-    log = train_log_times.newest_log(str(tmp_path / 'empty'))
-    with pytest.raises(ValueError, match='no "Iter'):
-        train_log_times.read_log(log)
+        train_log_times.training_log(str(tmp_path))
+    write_run(tmp_path / 'test_only', [])
+    with pytest.raises(FileNotFoundError, match='of 1 logs'):
+        train_log_times.training_log(str(tmp_path / 'test_only'))

@@ -139,22 +139,34 @@ class Variant(NamedTuple):
     presets: Tuple[str, ...] = tuple(PRESETS)  # where the options apply
 
 
+# the tiny config's discriminator until 2026-12-04: no mask-stride entry,
+# generator weight 0.1, D's lr that of the model
+D_BEFORE_ENTRY = {
+    'model.discriminator.mask_stride_channels': 0,
+    'model.loss_adv.loss_weight': 0.1,
+    'optim_wrapper.discriminator.optimizer.lr': 1e-3
+}
 VARIANTS = {
     # the adversarial update before one backward pass became the default
     'msts_apart':
     Variant('msts', {'model.loss_adv.clip_apart': True}),
     # the main-job config as issue 13 measured it: the backbone before
-    # round 4 (stages at strides 8/16/32, docs/main_job.md) and the update
-    # after the clip; the baseline of the main job's 1.5x target
+    # round 4 (stages at strides 8/16/32, docs/main_job.md), the
+    # discriminator before its mask-stride entry and the update after the
+    # clip; the baseline of the main job's 1.5x target
     'msts_issue13':
     Variant(
         'msts', {
             'model.backbone.strides': (1, 2, 2, 2),
             'model.backbone.out_indices': (1, 2, 3),
             'model.neck.in_channels': [64, 128, 256],
-            'model.loss_adv.clip_apart': True
+            **D_BEFORE_ENTRY, 'model.loss_adv.clip_apart': True
         },
         presets=('tiny', )),
+    # the main-job config with the discriminator before its mask-stride
+    # entry (the default until 2026-12-04, docs/main_job.md)
+    'msts_d8':
+    Variant('msts', D_BEFORE_ENTRY, presets=('tiny', )),
     # the main-job config with stage 2 at stride 8 (stages at 4/8/8/16),
     # not adopted (docs/main_job.md, "Tried on 2026-12-03")
     'msts_round5':
@@ -168,13 +180,14 @@ MODEL_NAMES = {
     'msts_apart': 'MS-STS VIS (clip_apart)',
     'msts_issue13': 'MS-STS VIS (config of issue 13)',
     'msts_round5': 'MS-STS VIS (stage 2 at stride 8)',
+    'msts_d8': 'MS-STS VIS (D without the mask-stride entry)',
 }
 # (model, baseline): the ratio is the baseline's median over the model's;
 # every ``<name>_bf16`` and ``<name>_compile`` is paired with ``<name>`` too
 PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'),
          ('msts', 'msts_issue13'), ('msts_bf16', 'msts_issue13'),
-         ('msts_round5_bf16', 'msts_bf16'), ('msts_round5_bf16',
-                                             'msts_issue13'))
+         ('msts_round5_bf16', 'msts_bf16'),
+         ('msts_round5_bf16', 'msts_issue13'), ('msts_bf16', 'msts_d8_bf16'))
 # model name suffixes, in this order: NAME_bf16 is NAME in bfloat16 autocast
 # (inference in torch.autocast, training with BF16OptimWrapper), and
 # NAME_compile is NAME under torch.compile (mmvis_msts.apis.compile_model)

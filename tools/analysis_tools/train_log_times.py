@@ -1,13 +1,14 @@
 """Compare the iteration times of finished training runs, from their logs.
 
-Reads the mmengine text log of each run (``<timestamp>/<timestamp>.log``
-under the given work dir, the newest one) and prints, per run, the median
-and mean of the logged ``time`` (one training iteration, data loading
-included) and ``data_time`` (the wait between two steps), and the wall time
-between the log lines of two iterations (``--start``, default 20: the
-first logged one, after the start-up; ``--end``, default the last logged),
-read off the lines' timestamps. The last column is the first run's wall
-time over this run's: above 1, this run trained faster.
+Reads the mmengine text log of each run (the newest
+``<timestamp>/<timestamp>.log`` under its work dir with training lines) and
+prints, per run, the median and mean of the logged ``time`` (one training
+iteration, data loading included) and ``data_time`` (the wait between two
+steps), and the wall time between the log lines of two iterations
+(``--start``, default 20: the first logged one, after the start-up;
+``--end``, default the last logged), read off the lines' timestamps. The
+last column is the first run's wall time over this run's: above 1, this run
+trained faster.
 
 Example (docs/benchmarks.md, "Prefetching the next batch"):
     python tools/analysis_tools/train_log_times.py \\
@@ -61,15 +62,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def newest_log(work_dir: str) -> str:
-    """The newest ``<timestamp>/<timestamp>.log`` under ``work_dir``."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
-    if not logs:
-        raise FileNotFoundError(
-            f'no mmengine log (<timestamp>/<timestamp>.log) under {work_dir}')
-    return logs[-1]
-
-
 def read_log(path: str) -> List[LoggedIter]:
     """The logged training iterations of one mmengine text log."""
     iters = []
@@ -82,10 +74,28 @@ def read_log(path: str) -> List[LoggedIter]:
                     LoggedIter(
                         datetime.datetime.strptime(stamp, '%Y/%m/%d %H:%M:%S'),
                         int(it), float(time), float(data_time)))
-    if not iters:
-        raise ValueError(f'{path}: no "Iter(train) [...] time: ... '
-                         'data_time: ..." lines')
     return iters
+
+
+def training_log(work_dir: str) -> List[LoggedIter]:
+    """The iterations of the newest log under ``work_dir`` that has any.
+
+    A test run in the same work dir (``tools/run_main_job.sh`` tests
+    there) writes a newer log without training lines; it is skipped.
+
+    Raises:
+        FileNotFoundError: If no ``<timestamp>/<timestamp>.log`` under
+            ``work_dir`` logs a training iteration.
+    """
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
+    for path in reversed(logs):
+        iters = read_log(path)
+        if iters:
+            return iters
+    raise FileNotFoundError(
+        f'no mmengine log (<timestamp>/<timestamp>.log) under {work_dir} '
+        'with "Iter(train) [...] time: ... data_time: ..." lines (of '
+        f'{len(logs)} logs)')
 
 
 def summarise(iters: List[LoggedIter], start: int,
@@ -132,8 +142,7 @@ def table(rows: Dict[str, Dict[str, float]]) -> str:
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
     rows = {
-        work_dir:
-        summarise(read_log(newest_log(work_dir)), args.start, args.end)
+        work_dir: summarise(training_log(work_dir), args.start, args.end)
         for work_dir in args.work_dirs
     }
     text = table(rows)
