@@ -422,8 +422,7 @@ class MSDeformAttn(BaseModule):
             value = value.masked_fill(key_padding_mask[..., None], 0.0)
         # (B*T, S, C_v) -> (B*T, S, M, Dh)
         value = value.view(bs, num_value, self.num_heads, -1)
-        sampling_offsets = self.sampling_offsets(query).view(
-            bs, num_query, self.num_heads, self.num_levels, self.num_points, 2)
+        sampling_offsets = self.sampling_offsets(query)
         # softmax over all L*P points of a head
         attention_weights = self.attention_weights(query).view(
             bs, num_query, self.num_heads,
@@ -432,17 +431,29 @@ class MSDeformAttn(BaseModule):
                                                    self.num_heads,
                                                    self.num_levels,
                                                    self.num_points)
+        # (M, L, P, 2): what each offset's location is built from
+        layout = (self.num_heads, self.num_levels, self.num_points, 2)
         if reference_points.shape[-1] == 2:
-            # offsets are in pixels of each level: normalise by (W, H)
+            # offsets are in pixels of each level: normalise by (W, H). The
+            # points and the normaliser are laid out as the offsets' last
+            # dim (M*L*P*2), so the sum runs over contiguous rows; it gives
+            # the same values as broadcasting (B*T, Lq, M, L, P, 2), whose
+            # innermost dim of 2 made it 3x slower (docs/benchmarks.md)
             offset_normalizer = torch.stack(
-                [spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
-            sampling_locations = reference_points[:, :, None, :, None, :] \
-                + sampling_offsets \
-                / offset_normalizer[None, None, None, :, None, :]
+                [spatial_shapes[..., 1], spatial_shapes[..., 0]],
+                -1).to(sampling_offsets.dtype)
+            offset_normalizer = offset_normalizer[None, :, None, :].expand(
+                layout).reshape(-1)
+            points = reference_points[:, :, None, :, None, :].expand(
+                bs, num_query, *layout).reshape(bs, num_query, -1)
+            sampling_locations = (points +
+                                  sampling_offsets / offset_normalizer).view(
+                                      bs, num_query, *layout)
         elif reference_points.shape[-1] == 4:
             # offsets are relative to the box size
             sampling_locations = reference_points[:, :, None, :, None, :2] \
-                + sampling_offsets / self.num_points \
+                + sampling_offsets.view(bs, num_query, *layout) \
+                / self.num_points \
                 * reference_points[:, :, None, :, None, 2:] \
                 * 0.5
         else:

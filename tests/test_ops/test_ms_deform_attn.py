@@ -542,6 +542,58 @@ def test_module_sample_is_forward_before_output_proj():
         module(**inputs), inputs['query'] + module.output_proj(sampled))
 
 
+@pytest.mark.parametrize('box_refs', [False, True])
+def test_module_sampling_locations_follow_the_formula(monkeypatch, box_refs):
+    # the locations the kernel gets, against Deformable DETR's formula
+    # written out per head, level and point: ref + offset / (W_l, H_l) for
+    # points, ref_xy + offset / P * ref_wh / 2 for boxes (float32, so the
+    # layout of the sum, not double precision, decides the match)
+    module = MSDeformAttn(
+        embed_dims=32,
+        num_heads=4,
+        num_levels=2,
+        num_points=3,
+        batch_first=True)
+    with torch.no_grad():
+        module.sampling_offsets.weight.normal_(0, 0.5)
+    inputs = make_module_inputs(batch_first=True, box_refs=box_refs)
+    query = (inputs['query'] + inputs['query_pos']).float()
+    refs = inputs['reference_points'].float().requires_grad_()
+    seen = {}
+
+    def capture(value, shapes, starts, locations, weights, step):
+        seen['locations'] = locations
+        return value.new_zeros(value.shape[0], locations.shape[1],
+                               value.shape[2] * value.shape[3])
+
+    monkeypatch.setattr(msda, 'ms_deform_attn', capture)
+    module.sample(query, inputs['value'].float(), refs,
+                  inputs['spatial_shapes'], inputs['level_start_index'])
+    offsets = module.sampling_offsets(query).detach()
+    bs, num_query = query.shape[:2]
+    expected = torch.empty(bs, num_query, 4, 2, 3, 2)
+    for head in range(4):
+        for level, (height,
+                    width) in enumerate(inputs['spatial_shapes'].tolist()):
+            for point in range(3):
+                start = ((head * 2 + level) * 3 + point) * 2
+                offset = offsets[..., start:start + 2]
+                ref = refs.detach()[:, :, level]
+                if box_refs:
+                    loc = ref[..., :2] + offset / 3 * ref[..., 2:] * 0.5
+                else:
+                    loc = ref + offset / torch.tensor([width, height])
+                expected[:, :, head, level, point] = loc
+    torch.testing.assert_close(seen['locations'], expected, rtol=0, atol=0)
+    # each reference point moves all M*P of its level's locations
+    seen['locations'].sum().backward()
+    per_point = torch.full_like(refs, 4 * 3.0)
+    if box_refs:
+        per_point[..., 2:] = offsets.view(bs, num_query, 4, 2, 3, 2).sum(
+            (2, 4)) / 3 * 0.5
+    torch.testing.assert_close(refs.grad, per_point)
+
+
 def test_module_rejects_bad_config_and_reference_points():
     with pytest.raises(ValueError, match='divisible by num_heads'):
         MSDeformAttn(embed_dims=30, num_heads=4)
