@@ -17,7 +17,9 @@
 #   VIDEO_INDEX   val video to render (default: 0)
 #   SCORE_THR     draw predictions scoring at least this (default: 0.2)
 #   MMVIS_VENV    virtual environment (default: .venv, as setup_env.sh)
-#   OMP_NUM_THREADS  torch threads (default: 1, see below)
+#   OMP_NUM_THREADS  torch threads of training (default: the cores other
+#                 processes leave idle when training starts, at least 1;
+#                 see below)
 #   BF16          train in bfloat16 autocast (tools/train.py --bf16): auto
 #                 (default: on where the CPU has AVX512-BF16 or AMX, off
 #                 where bfloat16 would be emulated), 1 or 0
@@ -36,10 +38,6 @@ SCORE_THR="${SCORE_THR:-0.2}"
 VENV="${MMVIS_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 
-# One compute thread: on 2 cores the loader worker takes the other one, and
-# OpenMP threads that wait for a busy core make an iteration up to 20x slower
-# on a shared machine (measured: 0.34 s vs 8.2 s per iteration at load 9).
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export PYTHONUNBUFFERED=1
 
 # bfloat16 where the CPU computes it natively: the same val AP within the
@@ -62,14 +60,15 @@ declare -a STAGES=() TIMES=()
 log() { printf '\033[1;32m[main-job]\033[0m %s\n' "$*"; }
 
 # How long each stage usually takes on 2 CPU cores with the default config:
-# docs/main_job.md's run of the current config (backbone strides 4/8/16), in
-# bfloat16 beside one training run (data 4 s, train 784 s, test 20 s, render
-# 5 s: 813 s), and the runs of the config before, whose training step was
+# docs/main_job.md's runs of the current config (backbone strides 4/8/16), in
+# bfloat16 on an idle machine with 2 threads (train 600 s, 637 s in all) and
+# beside one training run (data 4 s, train 784 s, test 20 s, render 5 s:
+# 813 s), and the runs of the config before, whose training step was
 # 1.34x faster, in float32 beside one benchmark job (train 1,157 s) and beside
 # four other jobs (train 3,090-3,172 s, test 86 s); the set-up as measured in
 # tools/setup_env.sh's header. A machine shared with other jobs takes longer.
 declare -A USUAL=(
-  [train]="about 12-55 min (bfloat16: 748 s on an idle 2-core AMD EPYC, 784 s beside one training run; float32 with an older config: 1,157 s beside one job, 3,170 s beside four)"
+  [train]="about 10-55 min (bfloat16: 600 s on an idle 2-core AMD EPYC with 2 threads, 748 s with 1; 784 s beside one training run; float32 with an older config: 1,157 s beside one job, 3,170 s beside four)"
   [test]="about 20-90 s (20 s, 30 s and 86 s measured)"
   [render]="about 10-30 s"
 )
@@ -98,7 +97,7 @@ printf '          %s\n' "first run: $SETUP_COLD" "first run: $SETUP_WARM"
 printf '  %-6s: %s\n' \
   data "about 15 s to generate, 5 s to check (this run: $NOW_DATA)" \
   train "${USUAL[train]}" test "${USUAL[test]}" render "${USUAL[render]}" \
-  total "about 13-55 min after the set-up (780 s on an idle 2-core AMD EPYC, 813 s beside one training run)"
+  total "about 11-55 min after the set-up (637 s on an idle 2-core AMD EPYC, 813 s beside one training run)"
 [[ "$CONFIG" == configs/msts_vis/msts-vis_r18-tiny_1xb4-2k_synthetic.py && \
    $# -eq 0 ]] ||
   log "(figures for the default config and options; this run: $CONFIG $*)"
@@ -141,6 +140,20 @@ DATA_OPTS=(
   "val_dataloader.dataset.data_root=$DATA_ROOT/"
   "test_dataloader.dataset.data_root=$DATA_ROOT/"
 )
+# Torch threads: every core that is idle when training starts. On an idle
+# 2-core machine a main-job step with 2 threads is 1.37x faster than with 1
+# (the loader's worker needs about 6 % of a core), but beside one busy
+# process it is 3.3x slower (an OpenMP thread waits for the busy core), so
+# a busy core is left out, and CPUThreadsHook drops a thread while another
+# process takes a core during training (mmvis_msts/utils/machine_info.py;
+# docs/benchmarks.md, "Two torch threads on an idle machine").
+if [[ -z "${OMP_NUM_THREADS:-}" ]]; then
+  read -r OMP_NUM_THREADS IDLE_CORES CORES < <("$PY" mmvis_msts/utils/machine_info.py) || true
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+  log "torch threads: $OMP_NUM_THREADS ($IDLE_CORES of $CORES cores idle; OMP_NUM_THREADS=N overrides)"
+else
+  log "torch threads: $OMP_NUM_THREADS (OMP_NUM_THREADS)"
+fi
 # A fresh training every time: the iteration budget starts from zero. No
 # validation inside training: the test stage evaluates the last checkpoint.
 stage train "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \

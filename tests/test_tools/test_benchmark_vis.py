@@ -177,8 +177,11 @@ def test_a_bf16_model_runs_in_bfloat16_autocast():
 
 
 def test_model_names_take_their_suffixes_in_order():
-    assert bv.parse_model_name('msts_bf16_compile') == ('msts', True, True)
-    assert bv.parse_model_name('msts_apart') == ('msts_apart', False, False)
+    assert bv.parse_model_name('msts_bf16_compile') == ('msts', True, True,
+                                                        None)
+    assert bv.parse_model_name('msts_apart') == ('msts_apart', False, False,
+                                                 None)
+    assert bv.parse_model_name('msts_bf16_t2') == ('msts', True, False, 2)
     assert bv.model_label('msts_bf16_compile') == \
         'MS-STS VIS (bf16, compiled)'
     # each suffixed model is paired with the name without its last suffix
@@ -192,6 +195,34 @@ def test_model_names_take_their_suffixes_in_order():
     with pytest.raises(SystemExit):  # the compiling call would be timed
         bv.parse_args(
             ['--preset', 'tiny', '--models', 'msts_compile', '--warmup', '0'])
+
+
+def test_a_threads_suffix_runs_its_model_with_that_many_threads(
+        tmp_path, monkeypatch):
+    assert bv.model_label('msts_bf16_t2') == 'MS-STS VIS (bf16, 2 threads)'
+    assert bv.pairs_of(['msts_bf16',
+                        'msts_bf16_t2']) == [('msts_bf16_t2', 'msts_bf16')]
+    with pytest.raises(SystemExit):
+        bv.parse_args(['--preset', 'tiny', '--models', 'msts_t0'])
+    seen = []
+    monkeypatch.setattr(
+        bv.Bench, 'infer', lambda self, data: seen.append(
+            (self.name, torch.get_num_threads())))
+    threads = torch.get_num_threads()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    try:
+        bv.main([
+            '--preset', 'tiny', '--size', '32', '48', '--tasks', 'infer1',
+            '--models', 'msts', 'msts_t2', '--repeats', '2', '--warmup', '0',
+            '--threads', '1', '--out-dir',
+            str(tmp_path)
+        ])
+    finally:
+        torch.set_num_threads(threads)
+        logger.setLevel(level)
+    # interleaved, each call at its model's count (back to 1 after 2)
+    assert seen == [('msts', 1), ('msts_t2', 2)] * 2
 
 
 def test_a_compile_model_is_built_compiled():

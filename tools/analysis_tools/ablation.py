@@ -16,7 +16,11 @@ it has trained and tested; a rerun skips the runs that have one, so an
 interrupted session loses at most the run in progress. A finished run with
 other settings (budget, data root, overrides) is an error, not a skip: use
 another ``--work-dir``. Each run is a subprocess (``--run-one``), so runs
-share no process state and a failed run leaves the others intact.
+share no process state and a failed run leaves the others intact. A run
+takes ``OMP_NUM_THREADS`` torch threads when it is set, else the cores that
+are idle when it starts (``training_threads`` of
+``mmvis_msts/utils/machine_info.py``, as ``tools/run_main_job.sh``), and
+its ``result.json`` records them (``torch_threads``).
 
 Budget: ``--iters N`` rescales every iteration count of the schedule by
 ``N / max_iters`` (the LR warm-up and cosine ends of ``param_scheduler``,
@@ -46,6 +50,7 @@ import sys
 from typing import Dict, List, Optional
 
 from mmvis_msts.engine.atomic_files import write_text_atomic
+from mmvis_msts.utils.machine_info import training_threads
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'ablation')
@@ -194,6 +199,7 @@ def build_config(variant: str, seed: int, work_dir: str,
 def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
     """Train and test one variant in this process; write its result."""
     import numpy as np
+    import torch
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
@@ -209,6 +215,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
         seed=seed,
         settings=settings(args),
         max_iters=cfg.train_cfg.max_iters,
+        torch_threads=torch.get_num_threads(),
         sec_per_iter=float(np.median(times)),
         metrics={
             name: float(metrics[f'youtube_vis/segm_{name}'])
@@ -225,6 +232,17 @@ def load_result(path: str) -> Optional[dict]:
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def run_env() -> Dict[str, str]:
+    """The environment of one run: ``OMP_NUM_THREADS`` as given, else the
+    cores idle when the run starts, as ``tools/run_main_job.sh`` picks them
+    (a run beside another gets one thread, not a stalling second one)."""
+    env = dict(os.environ)
+    if not env.get('OMP_NUM_THREADS'):
+        env['OMP_NUM_THREADS'] = str(training_threads())
+    print(f'[ablation] torch threads: {env["OMP_NUM_THREADS"]}', flush=True)
+    return env
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -256,7 +274,7 @@ def run_all(args: argparse.Namespace) -> None:
                 command += ['--cfg-options', *args.cfg_options]
             if args.bf16:
                 command.append('--bf16')
-            subprocess.run(command, check=True, cwd=REPO_ROOT)
+            subprocess.run(command, check=True, cwd=REPO_ROOT, env=run_env())
 
 
 def disc_stats(run_dir: str, max_iters: int) -> Optional[Dict[str, float]]:

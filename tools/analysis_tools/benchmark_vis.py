@@ -73,6 +73,11 @@ Examples:
     # float32 against bfloat16 autocast, the main job's training batch
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts msts_bf16 --tasks train3 --train-clips 4 --threads 1
+    # 1 torch thread against 2 (the main job's step; _t<N> overrides
+    # --threads for one model)
+    python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
+        --models msts_bf16 msts_bf16_t2 --tasks train3 --train-clips 4 \\
+        --threads 1
     # the main job's step against issue 13's baseline (msts_issue13)
     python tools/analysis_tools/benchmark_vis.py --preset tiny --size 80 128 \\
         --models msts_bf16 msts_issue13 --tasks train3 --train-clips 4 \\
@@ -192,6 +197,9 @@ PAIRS = (('msts', 'm2f'), ('msts', 'seqformer'), ('msts', 'msts_apart'),
 # (inference in torch.autocast, training with BF16OptimWrapper), and
 # NAME_compile is NAME under torch.compile (mmvis_msts.apis.compile_model)
 BF16, COMPILE = '_bf16', '_compile'
+# '_t<N>', the last suffix: the model runs with N torch threads instead of
+# --threads (thread counts compared in one process, interleaved)
+THREADS_RE = re.compile(r'_t([1-9]\d*)$')
 TASK_RE = re.compile(r'^(infer|train)(\d+)$')
 RESULT_STEM = 'benchmark_vis'
 
@@ -212,7 +220,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'config with AdversarialLoss(clip_apart=True), its adversarial '
         'update in two backward passes; NAME_bf16 is model NAME in '
         'bfloat16 autocast, NAME_compile (also NAME_bf16_compile) model '
-        'NAME under torch.compile')
+        'NAME under torch.compile; a last suffix _t<N> (e.g. msts_bf16_t2) '
+        'runs a model with N torch threads instead of --threads')
     parser.add_argument(
         '--tasks',
         nargs='+',
@@ -287,7 +296,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ]
     known += [name + BF16 for name in known]
     known += [name + COMPILE for name in known]
-    unknown = [m for m in args.models if m not in known]
+    unknown = [m for m in args.models if THREADS_RE.sub('', m) not in known]
     if unknown:
         parser.error(f'--models {" ".join(unknown)}: the {args.preset} '
                      f'preset has {", ".join(known)}')
@@ -310,17 +319,21 @@ class ModelName(NamedTuple):
     plain: str  # the key of the preset or of VARIANTS: 'msts'
     bf16: bool  # '_bf16': bfloat16 autocast
     compiled: bool  # '_compile': under torch.compile (compile_model)
+    threads: Optional[int]  # '_t<N>': N torch threads, else --threads
 
 
 def parse_model_name(name: str) -> ModelName:
-    """``'msts_bf16_compile'`` -> ``ModelName('msts', True, True)``."""
+    """``'msts_bf16_compile_t2'`` -> ``ModelName('msts', True, True, 2)``."""
+    match = THREADS_RE.search(name)
+    threads = int(match.group(1)) if match else None
+    name = THREADS_RE.sub('', name)
     compiled = name.endswith(COMPILE)
     if compiled:
         name = name[:-len(COMPILE)]
     bf16 = name.endswith(BF16)
     if bf16:
         name = name[:-len(BF16)]
-    return ModelName(name, bf16, compiled)
+    return ModelName(name, bf16, compiled, threads)
 
 
 def model_label(name: str) -> str:
@@ -328,8 +341,8 @@ def model_label(name: str) -> str:
     parsed = parse_model_name(name)
     extras = [
         text
-        for text, on in (('bf16', parsed.bf16), ('compiled', parsed.compiled))
-        if on
+        for text, on in (('bf16', parsed.bf16), ('compiled', parsed.compiled),
+                         (f'{parsed.threads} threads', parsed.threads)) if on
     ]
     label = MODEL_NAMES[parsed.plain]
     return f'{label} ({", ".join(extras)})' if extras else label
@@ -340,6 +353,9 @@ def pairs_of(names: List[str]) -> List[Tuple[str, str]]:
     each suffixed name with the name without its last suffix."""
     pairs = list(PAIRS)
     for name in names:
+        if THREADS_RE.search(name):
+            pairs.append((name, THREADS_RE.sub('', name)))
+            continue
         for suffix in (COMPILE, BF16):
             if name.endswith(suffix):
                 pairs.append((name, name[:-len(suffix)]))
@@ -872,16 +888,21 @@ def run_task(task: str, benches: Benches, results: Dict,
         ]
         return {key: sum((c[key] for c in clips), []) for key in clips[0]}
 
+    def threads_of(name: str) -> int:
+        return parse_model_name(name).threads or args.threads
+
     def call(name: str) -> Callable[[], object]:
-        bench = benches[name]
+        bench, threads = benches[name], threads_of(name)
         batch = data()
+        torch.set_num_threads(threads)
         if training:
             return lambda: bench.train(batch, args.adv_iter)
         return lambda: bench.infer(batch)
 
     def backbone_call(name: str) -> Callable[[], object]:
-        bench = benches[name]
+        bench, threads = benches[name], threads_of(name)
         frames_in = bench.backbone_inputs(data(), training)
+        torch.set_num_threads(threads)
         return lambda: bench.backbone(frames_in, training)
 
     for round_ in range(args.warmup):

@@ -47,3 +47,7 @@ randomness = dict(seed=0)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(by_epoch=False, interval=max_iters))
+# The CPU main job's torch threads follow the machine's load: one fewer
+# while another process takes a core, back when it leaves (a waiting
+# OpenMP thread stalls every parallel operator; docs/main_job.md, "Speed").
+custom_hooks = [dict(type='CPUThreadsHook', interval=50)]
