@@ -15,11 +15,12 @@ class CPUThreadsHook(Hook):
 
     An OpenMP thread that waits for a core another process holds stalls
     every parallel operator: with one busy process beside it, a main-job
-    step with 2 threads took 2.8x as long as with 1 (docs/main_job.md,
-    "Speed"). ``tools/run_main_job.sh`` picks the threads once, from the
-    cores idle when training starts; this hook checks again every
-    ``interval`` iterations, from the CPU time other processes than the
-    training process and its loader workers used meanwhile, and sets
+    step with 2 threads took 3.3x as long as with 1 (docs/benchmarks.md,
+    "Two torch threads on an idle machine"). ``tools/run_main_job.sh``
+    picks the threads once, from the cores idle when training starts; this
+    hook checks again every ``interval`` iterations, from the CPU time
+    other processes than the training process and its loader workers used
+    meanwhile, and sets
     ``torch.set_num_threads`` to the cores left (``training_threads``), at
     most the count training started with.
 

@@ -27,26 +27,23 @@ def usable_cores() -> int:
     """Cores this process may run on, counting each physical core once.
 
     The CPUs of the process's affinity mask (what ``nproc`` counts), less
-    the hyperthread siblings (``lscpu -p=CPU,CORE,SOCKET``): torch's own
-    default thread count is the number of physical cores too.
+    the hyperthread siblings (same package and core id in
+    ``/sys/devices/system/cpu/cpu<N>/topology``): torch's own default
+    thread count is the number of physical cores too.
     """
     allowed = (
         os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else set(
             range(os.cpu_count() or 1)))
-    try:
-        out = subprocess.run(['lscpu', '-p=CPU,CORE,SOCKET'],
-                             capture_output=True,
-                             text=True,
-                             check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return len(allowed)
     cores = set()
-    for line in out.splitlines():
-        if line.startswith('#'):
-            continue
-        cpu, core, socket = line.split(',')[:3]
-        if int(cpu) in allowed:
-            cores.add((socket, core))
+    try:
+        for cpu in allowed:
+            topology = f'/sys/devices/system/cpu/cpu{cpu}/topology'
+            with open(f'{topology}/physical_package_id') as f:
+                package = f.read().strip()
+            with open(f'{topology}/core_id') as f:
+                cores.add((package, f.read().strip()))
+    except OSError:  # no sysfs topology: count the CPUs
+        return len(allowed)
     return len(cores) or len(allowed)
 
 
@@ -61,23 +58,6 @@ def cpu_jiffies(stat_path: str = '/proc/stat') -> Tuple[int, int]:
     with open(stat_path) as f:
         fields = [int(v) for v in f.readline().split()[1:9]]
     return fields[3] + fields[4], sum(fields)
-
-
-def idle_cores(cores: int,
-               interval_s: float = 1.0,
-               read: Callable[[], Tuple[int, int]] = cpu_jiffies,
-               sleep: Callable[[float], None] = time.sleep) -> float:
-    """How many of ``cores`` cores other processes leave idle now.
-
-    The idle share of all CPUs over ``interval_s`` seconds (the caller
-    sleeps meanwhile, so its own use is not counted), times ``cores``.
-    """
-    idle0, total0 = read()
-    sleep(interval_s)
-    idle1, total1 = read()
-    if total1 <= total0:
-        return float(cores)
-    return cores * (idle1 - idle0) / (total1 - total0)
 
 
 def tree_cpu_ticks(pid: Optional[int] = None) -> int:
@@ -125,6 +105,23 @@ class OtherCPULoad:
         if total <= 0:
             return 0.0
         return max(0.0, cores * (total - idle - own) / total)
+
+
+def idle_cores(cores: int,
+               interval_s: float = 1.0,
+               load: Optional[OtherCPULoad] = None,
+               sleep: Callable[[float], None] = time.sleep) -> float:
+    """How many of ``cores`` cores other processes leave idle now.
+
+    ``cores`` less what :class:`OtherCPULoad` counts over ``interval_s``
+    seconds, while the caller sleeps.
+
+    Args:
+        load (OtherCPULoad, optional): Started now when not given.
+    """
+    load = OtherCPULoad() if load is None else load
+    sleep(interval_s)
+    return cores - load.sample(cores)
 
 
 def training_threads(cores: Optional[int] = None,

@@ -22,7 +22,8 @@ def test_cpu_jiffies_counts_idle_and_iowait_of_the_first_eight_fields(
 def test_idle_cores_is_the_idle_share_over_the_interval_times_cores():
     snapshots = iter([(1000, 4000), (1150, 4300)])
     slept = []
-    idle = idle_cores(2, 0.5, read=lambda: next(snapshots), sleep=slept.append)
+    load = OtherCPULoad(read_all=lambda: next(snapshots), read_own=lambda: 0)
+    idle = idle_cores(2, 0.5, load=load, sleep=slept.append)
     # 150 idle ticks of 300 on 2 cores: one core idle
     assert idle == 1.0
     assert slept == [0.5]
